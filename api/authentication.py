@@ -1,0 +1,51 @@
+"""``x-api-key`` authentication: the request runs as the key's owner."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.request import Request
+
+from dashboard.models import UserAPIKey
+from dashboard.services import api_key_touch
+
+# One message for every failure, so a caller learns nothing about which keys exist.
+INVALID_KEY_MESSAGE = "A valid API key is required in the x-api-key header."
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """Reads ``x-api-key``; missing, malformed, unknown, revoked and expired keys all fail alike."""
+
+    header = "HTTP_X_API_KEY"
+
+    def authenticate(self, request: Request):
+        key = request.META.get(self.header, "")
+        if not key:
+            return None  # lets session authentication (the sandbox) try; else 401 below
+        prefix, dot, secret = key.partition(".")
+        if not dot or not prefix or not secret or len(key) > 200:
+            raise exceptions.AuthenticationFailed(INVALID_KEY_MESSAGE)
+        api_key = (
+            UserAPIKey.objects.select_related("user")
+            .filter(prefix=prefix, revoked=False)
+            .first()
+        )
+        if api_key is None or not api_key.is_valid(key):
+            raise exceptions.AuthenticationFailed(INVALID_KEY_MESSAGE)
+        if api_key.expiry_date is not None and api_key.expiry_date <= timezone.now():
+            raise exceptions.AuthenticationFailed(INVALID_KEY_MESSAGE)
+        if not api_key.user.is_active:
+            raise exceptions.AuthenticationFailed(INVALID_KEY_MESSAGE)
+        api_key_touch(api_key=api_key)
+        return (api_key.user, api_key)
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'ApiKey header="x-api-key"'
+
+
+class SandboxSessionAuthentication(SessionAuthentication):
+    """The logged-in browser session (the sandbox); CSRF-checked. ``auth`` is None."""
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'ApiKey header="x-api-key"'

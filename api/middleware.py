@@ -1,0 +1,89 @@
+"""Request ids on every response, and JSON (never HTML) errors under ``/api/``."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+logger = logging.getLogger(__name__)
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+_STATUS_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                 413: "payload_too_large", 500: "server_error"}
+
+
+def current_request_id() -> str:
+    return _request_id.get()
+
+
+def _json_error(status: int, message: str) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"status": status, "code": _STATUS_CODES.get(status, "error"), "message": message},
+         "request_id": current_request_id()},
+        status=status,
+    )
+
+
+def _as_api_error(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """Django's own HTML error pages (404, 413, 500, CSRF 403) become JSON under /api/."""
+    if not request.path.startswith("/api/") or response.status_code < 400:
+        return response
+    if response.get("Content-Type", "").startswith("application/json") or response.streaming:
+        return response
+    messages = {
+        400: "Bad request.",
+        403: "Forbidden.",
+        404: f"No API endpoint at {request.path}.",
+        405: "Method not allowed.",
+        413: "The request body is too large.",
+        500: "Internal server error. The request id identifies it in the server logs.",
+    }
+    replaced = _json_error(response.status_code, messages.get(response.status_code, "Error."))
+    for header in ("Retry-After", "Allow", "WWW-Authenticate"):
+        if header in response:
+            replaced[header] = response[header]
+    return replaced
+
+
+class RequestIdMiddleware:
+    """Sets ``X-Request-Id`` (a caller's own id is kept when well-formed)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def _start(self, request: HttpRequest) -> contextvars.Token:
+        given = request.headers.get("X-Request-Id", "")
+        request.request_id = given if _VALID_ID.match(given) else uuid.uuid4().hex
+        return _request_id.set(request.request_id)
+
+    def _finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response = _as_api_error(request, response)
+        response["X-Request-Id"] = request.request_id
+        return response
+
+    def __call__(self, request: HttpRequest):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        token = self._start(request)
+        try:
+            return self._finish(request, self.get_response(request))
+        finally:
+            _request_id.reset(token)
+
+    async def __acall__(self, request: HttpRequest):
+        token = self._start(request)
+        try:
+            return self._finish(request, await self.get_response(request))
+        finally:
+            _request_id.reset(token)

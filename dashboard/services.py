@@ -1,0 +1,98 @@
+"""Writes for accounts and API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from .models import UserAPIKey
+
+User = get_user_model()
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key as issued: the row and the plaintext, which is shown once and never stored."""
+
+    api_key: UserAPIKey
+    plaintext: str
+
+
+def user_signup(*, username: str, email: str, password: str) -> AbstractBaseUser:
+    """Create an account. Validation (unique name, password rules) is the form's job."""
+    return User.objects.create_user(username=username, email=email, password=password)
+
+
+def api_key_create(*, user: AbstractBaseUser, name: str, expiry_date: datetime | None = None) -> IssuedKey:
+    """Issue a new key for ``user``. The returned plaintext is the only copy."""
+    api_key, plaintext = UserAPIKey.objects.create_key(user=user, name=name, expiry_date=expiry_date)
+    return IssuedKey(api_key=api_key, plaintext=plaintext)
+
+
+def api_key_revoke(*, api_key: UserAPIKey) -> UserAPIKey:
+    """Stop a key from working, now. Revocation is final."""
+    api_key.revoked = True
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked", "revoked_at"])
+    return api_key
+
+
+@transaction.atomic
+def api_key_rotate(*, api_key: UserAPIKey, grace_hours: int = 0) -> IssuedKey:
+    """Issue a replacement for ``api_key`` with the same name and expiry.
+
+    With ``grace_hours`` = 0 the old key stops working at once (revoked);
+    otherwise it keeps working until the grace period ends, then expires.
+    """
+    old = UserAPIKey.objects.select_for_update().get(pk=api_key.pk)
+    if not old.is_usable:
+        raise ValueError("only an active key can be rotated")
+    issued = api_key_create(user=old.user, name=old.name, expiry_date=old.expiry_date)
+    issued.api_key.rotated_from = old
+    issued.api_key.save(update_fields=["rotated_from"])
+    if grace_hours > 0:
+        grace_end = timezone.now() + timedelta(hours=grace_hours)
+        if old.expiry_date is None or old.expiry_date > grace_end:
+            old.expiry_date = grace_end
+            old.save(update_fields=["expiry_date"])
+    else:
+        api_key_revoke(api_key=old)
+    return issued
+
+
+def api_key_touch(*, api_key: UserAPIKey) -> None:
+    """Record use, at most once a minute per key, so authentication stays cheap."""
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
+        UserAPIKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+
+
+def _login_failure_key(username: str, address: str) -> str:
+    return f"login-failures:{username.lower()}:{address}"
+
+
+def login_failure_record(*, username: str, address: str) -> int:
+    """Count a failed login; returns the failures in the current window."""
+    key = _login_failure_key(username, address)
+    cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW_S)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_S)
+        return 1
+
+
+def login_is_throttled(*, username: str, address: str) -> bool:
+    return (cache.get(_login_failure_key(username, address)) or 0) >= settings.LOGIN_FAILURE_LIMIT
+
+
+def login_failures_clear(*, username: str, address: str) -> None:
+    cache.delete(_login_failure_key(username, address))

@@ -1,0 +1,1 @@
+"""Task kinds, one file each. ``inference.registry`` collects them."""

@@ -1,0 +1,278 @@
+"""The declaration of a task kind: inputs with bounds, response, model, run steps.
+
+A task kind is declared once, in ``inference/kinds/<kind>.py``. Everything
+else is generated from that declaration: input validation (here), the API's
+request schema and OpenAPI document, the sandbox form and its help texts, the
+request snippets and the reference pages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+REQUIRED: Any = object()  # marks a parameter without a default
+
+# Parameter types as they appear in JSON.
+STRING, INTEGER, NUMBER, BOOLEAN, IMAGE, STRING_LIST = "string", "integer", "number", "boolean", "image", "string_list"
+
+
+class InputError(ValueError):
+    """An input that breaks the declaration; names the field and the bound."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Param:
+    """One input of a task kind.
+
+    ``many``: the parameter also accepts a list of values (Backprop took a
+    list wherever it could batch); a list in gives a list out.
+    ``max_chars`` / ``max_tokens`` bound strings; ``max_items`` bounds lists
+    (of values for ``many``, of labels for ``string_list``).
+    ``ui`` carries hints for the sandbox form (``widget``, ``rows``, ``step``, ``group``).
+    """
+
+    name: str
+    type: str
+    help: str
+    default: Any = REQUIRED
+    minimum: float | None = None
+    maximum: float | None = None
+    max_chars: int | None = None
+    max_tokens: int | None = None
+    max_items: int | None = None
+    many: bool = False
+    nullable: bool = False
+    advanced: bool = False
+    ui: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def bounds_text(self) -> str:
+        """A short human description of the range and default, for help texts."""
+        parts: list[str] = []
+        if self.minimum is not None and self.maximum is not None:
+            parts.append(f"{_fmt(self.minimum)} to {_fmt(self.maximum)}")
+        elif self.minimum is not None:
+            parts.append(f"at least {_fmt(self.minimum)}")
+        elif self.maximum is not None:
+            parts.append(f"at most {_fmt(self.maximum)}")
+        if self.max_chars:
+            parts.append(f"up to {self.max_chars:,} characters")
+        if self.max_tokens:
+            parts.append(f"up to {self.max_tokens:,} tokens")
+        if self.max_items:
+            noun = "labels" if self.type == STRING_LIST else "items in a list"
+            parts.append(f"up to {self.max_items} {noun}")
+        if not self.required:
+            parts.append(f"default {json_default(self.default)}")
+        else:
+            parts.append("required")
+        return "; ".join(parts)
+
+    def json_schema(self) -> dict[str, Any]:
+        """This parameter as JSON Schema (OpenAPI 3.0 flavour)."""
+        one: dict[str, Any]
+        if self.type == IMAGE:
+            one = {"type": "string", "format": "data-uri",
+                   "description": "A base64 data URI (data:image/png;base64,...) or raw base64."}
+        elif self.type == STRING_LIST:
+            one = {"oneOf": [
+                {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
+                 **({"maxItems": self.max_items} if self.max_items else {})},
+                {"type": "string", "description": "Comma-separated."},
+            ]}
+        else:
+            one = {"type": self.type}
+            if self.minimum is not None:
+                one["minimum"] = self.minimum
+            if self.maximum is not None:
+                one["maximum"] = self.maximum
+            if self.max_chars is not None:
+                one["maxLength"] = self.max_chars
+                one["minLength"] = 1 if self.required else 0
+        schema: dict[str, Any] = one
+        if self.many:
+            array = {"type": "array", "items": one, "minItems": 1}
+            if self.max_items:
+                array["maxItems"] = self.max_items
+            schema = {"oneOf": [one, array]}
+        schema = {**schema, "description": f"{self.help} ({self.bounds_text()})"}
+        if not self.required:
+            schema["default"] = self.default
+        if self.nullable:
+            schema["nullable"] = True
+        return schema
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def json_default(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _fmt(value) if isinstance(value, (int, float)) else repr(value)
+
+
+@dataclass
+class ItemResult:
+    """The outcome of one job in a batch: its response body, or the reason it failed."""
+
+    output: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class TaskKind:
+    """Base of every task kind; a subclass in ``inference/kinds/<kind>.py`` fills it in.
+
+    Subclasses set the class attributes and implement ``run``. ``run`` gets
+    the backend and a list of cleaned inputs (one per job) and returns one
+    ``ItemResult`` per input, in order: a batch of jobs is one call, one
+    forward pass where the backend allows it.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]]
+    operation: ClassVar[str]  # the backend operation this kind needs
+    default_model: ClassVar[str]
+    example: ClassVar[dict[str, Any]]
+    response_schema: ClassVar[dict[str, Any]]
+    response_example: ClassVar[dict[str, Any]]
+    internal: ClassVar[bool] = False  # not offered to users (tests, health checks)
+    response_notes: ClassVar[str] = ""
+
+    # -- declaration helpers -------------------------------------------------
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params if not p.required}
+
+    def request_schema(self) -> dict[str, Any]:
+        """The request body as JSON Schema: the kind's params plus ``model``."""
+        properties = {p.name: p.json_schema() for p in self.params}
+        properties["model"] = {"type": "string", "description": f"Model id (default {self.default_model})."}
+        return {
+            "type": "object",
+            "title": f"{self.title} request",
+            "properties": properties,
+            "required": [p.name for p in self.params if p.required],
+            "additionalProperties": False,
+            "example": self.example,
+        }
+
+    # -- validation ----------------------------------------------------------
+    def clean(self, data: dict[str, Any], *, count_tokens: Callable[[str], int] | None = None) -> dict[str, Any]:
+        """Validate ``data`` against the declaration; returns the input with defaults filled in.
+
+        Raises ``InputError`` naming the first bad field and the bound it breaks.
+        """
+        if not isinstance(data, dict):
+            raise InputError("body", "must be a JSON object")
+        known = {p.name for p in self.params}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(unknown[0], f"unknown field for {self.name} (known: {', '.join(sorted(known))})")
+        cleaned: dict[str, Any] = {}
+        for p in self.params:
+            if p.name not in data or (data[p.name] is None and not p.nullable):
+                if p.required:
+                    raise InputError(p.name, "this field is required")
+                cleaned[p.name] = p.default
+                continue
+            cleaned[p.name] = _clean_value(p, data[p.name], count_tokens)
+        self.check(cleaned)
+        return cleaned
+
+    def check(self, cleaned: dict[str, Any]) -> None:
+        """Cross-field rules (for example min_length <= max_length). Raise ``InputError``."""
+
+    def batch_key(self, cleaned: dict[str, Any]) -> Any:
+        """Jobs whose keys are equal may run as one batch. By default all may."""
+        return None
+
+    # -- running -------------------------------------------------------------
+    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
+        raise NotImplementedError
+
+
+def _clean_value(p: Param, value: Any, count_tokens: Callable[[str], int] | None) -> Any:
+    if p.many and isinstance(value, list):
+        if not value:
+            raise InputError(p.name, "the list is empty")
+        if p.max_items is not None and len(value) > p.max_items:
+            raise InputError(p.name, f"at most {p.max_items} items in a list (got {len(value)})")
+        return [_clean_one(p, v, count_tokens, f"{p.name}[{i}]") for i, v in enumerate(value)]
+    return _clean_one(p, value, count_tokens, p.name)
+
+
+def _clean_one(p: Param, value: Any, count_tokens: Callable[[str], int] | None, label: str) -> Any:
+    if p.type == STRING:
+        if not isinstance(value, str):
+            raise InputError(label, "must be a string")
+        if p.required and not value.strip():
+            raise InputError(label, "must not be empty")
+        if p.max_chars is not None and len(value) > p.max_chars:
+            raise InputError(label, f"at most {p.max_chars:,} characters (got {len(value):,})")
+        if p.max_tokens is not None and count_tokens is not None:
+            tokens = count_tokens(value)
+            if tokens > p.max_tokens:
+                raise InputError(label, f"at most {p.max_tokens:,} tokens (got {tokens:,})")
+        return value
+    if p.type == BOOLEAN:
+        if not isinstance(value, bool):
+            raise InputError(label, "must be true or false")
+        return value
+    if p.type in (INTEGER, NUMBER):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(label, f"must be {'an integer' if p.type == INTEGER else 'a number'}")
+        if p.type == INTEGER:
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise InputError(label, "must be an integer")
+                value = int(value)
+        elif not math.isfinite(value):
+            raise InputError(label, "must be a finite number")
+        if p.minimum is not None and value < p.minimum:
+            raise InputError(label, f"must be at least {_fmt(p.minimum)} (got {value})")
+        if p.maximum is not None and value > p.maximum:
+            raise InputError(label, f"must be at most {_fmt(p.maximum)} (got {value})")
+        return value
+    if p.type == STRING_LIST:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            raise InputError(label, "must be a list of strings or a comma-separated string")
+        items = [v.strip() for v in items if v.strip()]
+        if not items and p.required:
+            raise InputError(label, "give at least one label")
+        if p.max_items is not None and len(items) > p.max_items:
+            raise InputError(label, f"at most {p.max_items} labels (got {len(items)})")
+        if p.max_chars is not None:
+            for item in items:
+                if len(item) > p.max_chars:
+                    raise InputError(label, f"each label at most {p.max_chars} characters")
+        if len(set(items)) != len(items):
+            raise InputError(label, "labels must be distinct")
+        return items
+    if p.type == IMAGE:
+        from inference.images import clean_image  # Pillow only when an image kind is used
+
+        return clean_image(value, label)
+    raise InputError(label, f"unsupported type {p.type}")

@@ -1,0 +1,41 @@
+"""echo: an internal task kind that returns its text, optionally after a pause.
+
+It exercises the job pipeline (queue, worker, claims, retries, the sweeper)
+without a model. It is not offered to users: the API and the sandbox hide it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .base import INTEGER, STRING, ItemResult, Param, TaskKind
+
+
+class Echo(TaskKind):
+    name = "echo"
+    title = "Echo (internal)"
+    description = "Returns its text after sleep_ms milliseconds. For tests and health checks."
+    internal = True
+    operation = "echo"
+    default_model = "echo"
+    params = (
+        Param("text", STRING, "Text to return.", max_chars=1000),
+        Param("sleep_ms", INTEGER, "Pause before answering.", default=0, minimum=0, maximum=600_000),
+        Param("fail", STRING, "If set, the job fails with this message.", default="", max_chars=200),
+    )
+    example = {"text": "hello"}
+    response_schema = {"type": "object", "properties": {"output": {"type": "string"}}}
+    response_example = {"output": "hello"}
+
+    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
+        results = []
+        for item in inputs:
+            if item["sleep_ms"]:
+                time.sleep(item["sleep_ms"] / 1000)
+            if item["fail"]:
+                results.append(ItemResult(error=item["fail"]))
+            else:
+                results.append(ItemResult(output={"output": backend.echo(item["text"])}))
+        return results

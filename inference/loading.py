@@ -1,0 +1,112 @@
+"""Loading models in a worker: lazily, once per process, in a bounded LRU cache.
+
+Keyed by model id and revision; the least recently used model is evicted when
+the loaded models together pass ``MODEL_CACHE_BUDGET_MB``. Never called at
+import or in the web process; CUDA is touched only here, after the worker forked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from django.conf import settings
+
+from .backends.base import Backend, LoadTarget
+from .catalog import ModelSpec
+from .registry import backend_class
+
+logger = logging.getLogger(__name__)
+
+
+def device_and_dtype():
+    """CUDA with fp16 when a GPU is present, CPU with fp32 otherwise (``INFERENCE_DEVICE`` overrides)."""
+    import torch
+
+    wanted = settings.INFERENCE_DEVICE
+    if wanted == "auto":
+        wanted = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(wanted)
+    return device, (torch.float16 if device.type == "cuda" else torch.float32)
+
+
+class ModelCache:
+    """Loaded backends by (model id, revision), evicting the least recently used."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self._entries: OrderedDict[tuple[str, str], Backend] = OrderedDict()
+        self._sizes: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
+
+    def get(self, spec: ModelSpec) -> Backend:
+        key = (spec.id, spec.revision)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+            load_lock = self._loading.setdefault(key, threading.Lock())
+        with load_lock:  # one thread loads; the others wait for it
+            with self._lock:
+                if key in self._entries:
+                    return self._entries[key]
+            backend = self._load(spec)
+            with self._lock:
+                self._entries[key] = backend
+                self._sizes[key] = backend.memory_bytes()
+                self._evict(keep=key)
+            return backend
+
+    def _load(self, spec: ModelSpec) -> Backend:
+        device, dtype = device_and_dtype()
+        path = spec.path
+        if path is None:
+            from .backends.base import BackendError
+
+            raise BackendError(f"Model '{spec.id}' is not installed on this worker. {spec.install_hint}")
+        target = LoadTarget(model_id=spec.id, path=Path(path), device=device, dtype=dtype,
+                            options=dict(spec.options), cache_dir=Path(settings.MODEL_CACHE_DIR))
+        started = time.perf_counter()
+        backend = backend_class(spec.family).load(target)
+        logger.info("loaded model %s (%s) on %s in %.1f s", spec.id, spec.family, device, time.perf_counter() - started)
+        return backend
+
+    def _evict(self, keep: tuple[str, str]) -> None:
+        while sum(self._sizes.values()) > self.budget_bytes and len(self._entries) > 1:
+            oldest = next(iter(self._entries))
+            if oldest == keep:
+                self._entries.move_to_end(oldest)
+                continue
+            self._entries.pop(oldest)
+            self._sizes.pop(oldest)
+            logger.info("evicted model %s from the cache", oldest[0])
+
+    def loaded(self) -> list[str]:
+        with self._lock:
+            return [model_id for model_id, _ in self._entries]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._sizes.clear()
+
+
+_cache: ModelCache | None = None
+_cache_lock = threading.Lock()
+
+
+def model_cache() -> ModelCache:
+    global _cache
+    with _cache_lock:
+        if _cache is None:
+            _cache = ModelCache(budget_bytes=settings.MODEL_CACHE_BUDGET_MB * 1024 * 1024)
+        return _cache
+
+
+def backend_get(spec: ModelSpec) -> Backend:
+    """The loaded backend of ``spec``, loading it on first use in this process."""
+    return model_cache().get(spec)

@@ -1,0 +1,66 @@
+"""Start a Celery worker for chosen models (all of them by default).
+
+    python manage.py runworker                      # every model, plus control jobs
+    python manage.py runworker --models smollm2-135m-instruct,all-minilm-l6-v2
+    python manage.py runworker --beat               # also run the periodic sweeper
+
+Each catalog model (or model group) has its own queue, ``fp.model.<id>``; a
+worker started with ``--models`` consumes only those queues.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from config.celery import app
+from inference.catalog import catalog_get, catalog_models
+
+
+def worker_queues(model_ids: list[str] | None, *, control: bool) -> list[str]:
+    specs = catalog_models() if not model_ids else [catalog_get(m) for m in model_ids]
+    missing = [m for m, s in zip(model_ids or [], specs) if s is None]
+    if missing:
+        raise CommandError(f"unknown model(s): {', '.join(missing)}")
+    queues = {spec.queue for spec in specs if spec is not None}
+    if not model_ids:
+        queues.add("fp.model.uploads")
+    if control:
+        queues.update({"fp.control", "fp.default"})
+    return sorted(queues)
+
+
+class Command(BaseCommand):
+    help = "Start a Celery worker serving the chosen models (all by default)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--models", default="", help="Comma-separated model ids (default: all).")
+        parser.add_argument("--no-control", action="store_true", help="Do not consume control jobs (sweeper).")
+        parser.add_argument("--beat", action="store_true", help="Also run the periodic sweeper (one per cluster).")
+        parser.add_argument("--concurrency", type=int, default=1)
+        parser.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])
+        parser.add_argument("--hostname", default="")
+        parser.add_argument("--loglevel", default="INFO")
+        parser.add_argument("--preload", default="", help="Comma-separated model ids to load at start.")
+
+    def handle(self, *args, **options):
+        model_ids = [m.strip() for m in options["models"].split(",") if m.strip()] or None
+        queues = worker_queues(model_ids, control=not options["no_control"])
+        argv = [
+            "worker",
+            f"--loglevel={options['loglevel']}",
+            f"--pool={options['pool']}",
+            f"--concurrency={options['concurrency']}",
+            f"--queues={','.join(queues)}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        if options["hostname"]:
+            argv.append(f"--hostname={options['hostname']}")
+        if options["beat"]:
+            argv.append("--beat")
+            argv.append(f"--schedule={settings.DATA_DIR / 'celerybeat-schedule'}")
+        if options["preload"]:
+            settings.WORKER_PRELOAD_MODELS = [m.strip() for m in options["preload"].split(",") if m.strip()]
+        self.stdout.write(f"worker queues: {', '.join(queues)}")
+        app.worker_main(argv)

@@ -1,0 +1,48 @@
+"""Reads for the inference layer: resolving models, listing jobs."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+
+from .catalog import ModelSpec, catalog_get, catalog_models
+from .models import InferenceJob
+
+
+def model_resolve(*, model_id: str, user: AbstractBaseUser | None, include_unready: bool = False) -> ModelSpec | None:
+    """A catalog model, or one of ``user``'s own uploaded models; None if neither.
+
+    Another user's uploaded model resolves to None, exactly like an unknown id.
+    """
+    spec = catalog_get(model_id)
+    if spec is not None:
+        return spec
+    from .uploads import uploaded_spec  # the user's own models
+
+    return uploaded_spec(model_id=model_id, user=user, include_unready=include_unready)
+
+
+def model_list(*, user: AbstractBaseUser | None, kind: str | None = None) -> list[ModelSpec]:
+    """The catalog (installed or not) plus the user's ready uploaded models."""
+    from .uploads import uploaded_specs
+
+    specs = [s for s in catalog_models() if not s.internal]
+    if user is not None:
+        specs += uploaded_specs(user=user)
+    if kind:
+        specs = [s for s in specs if kind in s.kinds]
+    return specs
+
+
+def job_list(*, user: AbstractBaseUser, status: str | None = None, task_kind: str | None = None) -> QuerySet[InferenceJob]:
+    jobs = InferenceJob.objects.filter(owner=user)
+    if status:
+        jobs = jobs.filter(status=status)
+    if task_kind:
+        jobs = jobs.filter(task_kind=task_kind)
+    return jobs.order_by("-created_at")
+
+
+def job_get(*, user: AbstractBaseUser, job_id) -> InferenceJob:
+    """One of ``user``'s jobs; another user's job is DoesNotExist (a 404)."""
+    return InferenceJob.objects.get(owner=user, id=job_id)

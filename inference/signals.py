@@ -1,0 +1,36 @@
+"""Worker start-up: preload chosen models in each worker process, after the fork."""
+
+from __future__ import annotations
+
+import logging
+
+from celery.signals import worker_process_init, worker_ready
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+def _preload() -> None:
+    from .catalog import catalog_get
+    from .loading import backend_get
+
+    for model_id in settings.WORKER_PRELOAD_MODELS:
+        spec = catalog_get(model_id)
+        if spec is None or not spec.installed:
+            logger.warning("cannot preload %s: unknown or not installed", model_id)
+            continue
+        backend_get(spec)
+
+
+@worker_process_init.connect
+def preload_in_child(**_: object) -> None:
+    _preload()
+
+
+@worker_ready.connect
+def preload_in_solo_or_threads(sender=None, **_: object) -> None:
+    # prefork children preload in worker_process_init; the solo and threads
+    # pools run jobs in this process.
+    pool = getattr(getattr(sender, "pool_cls", None), "__module__", "")
+    if "prefork" not in pool:
+        _preload()
