@@ -235,3 +235,9 @@ MODEL_CACHE_BUDGET_MB = env.int("MODEL_CACHE_BUDGET_MB", default=4096)
 INFERENCE_DEVICE = env.str("INFERENCE_DEVICE", default="auto")
 # Models a worker loads when it starts, so the first job is warm (comma-separated ids).
 WORKER_PRELOAD_MODELS = env.list("WORKER_PRELOAD_MODELS", default=[])
+
+# Inputs: image limits (bytes before decoding, pixels read from the header).
+MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=8_000_000)
+MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
+# A JSON list of model folders installed on this machine by hand (see inference/catalog.py).
+LOCAL_MODELS_FILE = env.str("LOCAL_MODELS_FILE", default="")

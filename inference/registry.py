@@ -14,14 +14,34 @@ from importlib import import_module
 
 from .kinds.base import TaskKind
 from .kinds.echo import Echo
+from .kinds.emotion import Emotion
+from .kinds.image_classification import ImageClassification
+from .kinds.image_text_vectorisation import ImageTextVectorisation
+from .kinds.image_vectorisation import ImageVectorisation
+from .kinds.qa import QA
+from .kinds.summarisation import Summarisation
+from .kinds.text_classification import TextClassification
+from .kinds.text_generation import TextGeneration
+from .kinds.text_vectorisation import TextVectorisation
 
-_KIND_CLASSES: tuple[type[TaskKind], ...] = (Echo,)
+_KIND_CLASSES: tuple[type[TaskKind], ...] = (
+    Emotion, TextGeneration, ImageClassification, TextClassification, QA, Summarisation,
+    TextVectorisation, ImageVectorisation, ImageTextVectorisation, Echo,
+)
 
 KINDS: dict[str, TaskKind] = {cls.name: cls() for cls in _KIND_CLASSES}
 
 # family -> "module:Class"; imported lazily so the web process never imports torch models.
 FAMILIES: dict[str, str] = {
     "echo": "inference.backends.echo:EchoBackend",
+    "sequence-classifier": "inference.backends.sequence_classifier:SequenceClassifierBackend",
+    "sentence-encoder": "inference.backends.sentence_encoder:SentenceEncoderBackend",
+    "nli": "inference.backends.nli:NliZeroShotBackend",
+    "extractive-qa": "inference.backends.extractive_qa:ExtractiveQABackend",
+    "causal-lm": "inference.backends.causal_lm:CausalLMBackend",
+    "seq2seq": "inference.backends.seq2seq:Seq2SeqBackend",
+    "efficientnet": "inference.backends.efficientnet:EfficientNetBackend",
+    "clip": "inference.backends.clip:ClipBackend",
 }
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -37,8 +40,52 @@ def api_client(issued_key):
     return client
 
 
+GOEMOTIONS_LABELS = (
+    "admiration amusement anger annoyance approval caring confusion curiosity desire disappointment disapproval "
+    "disgust embarrassment excitement fear gratitude grief joy love nervousness optimism pride realization relief "
+    "remorse sadness surprise neutral"
+).split()
+
+
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker):
+def tiny_models():
+    """Tiny real models (random weights) built at test time, installed as local models.
+
+    Written to ``LOCAL_MODELS_FILE`` (set by tests/testenv.py), which both this
+    process and the workers read, so they are catalog models like any other.
+    """
+    from django.conf import settings
+
+    from . import tinymodels
+
+    root = Path(settings.DATA_DIR) / "tiny-models"
+    builders = {
+        "tiny-emotion": (lambda p: tinymodels.build_tiny_bert_classifier(p, labels=GOEMOTIONS_LABELS, multi_label=True),
+                         "sequence-classifier", ["emotion"]),
+        "tiny-gpt2": (tinymodels.build_tiny_gpt2, "causal-lm", ["text-generation", "qa", "summarisation"]),
+        "tiny-t5": (tinymodels.build_tiny_t5, "seq2seq", ["text-generation", "qa", "summarisation"]),
+        "tiny-clip": (tinymodels.build_tiny_clip, "clip",
+                      ["image-classification", "image-vectorisation", "image-text-vectorisation", "text-vectorisation"]),
+        "tiny-encoder": (tinymodels.build_tiny_sentence_encoder, "sentence-encoder",
+                         ["text-vectorisation", "text-classification"]),
+        "tiny-nli": (tinymodels.build_tiny_nli, "nli", ["text-classification"]),
+        "tiny-qa": (tinymodels.build_tiny_extractive_qa, "extractive-qa", ["qa"]),
+    }
+    entries = []
+    for model_id, (build, family, kinds) in builders.items():
+        folder = root / model_id
+        if not (folder / "config.json").exists():
+            if folder.exists():
+                shutil.rmtree(folder)
+            build(folder)
+        entries.append({"id": model_id, "name": model_id, "family": family, "kinds": kinds, "path": str(folder),
+                        "description": "A tiny model with random weights, built by the tests."})
+    Path(settings.LOCAL_MODELS_FILE).write_text(json.dumps(entries, indent=1))
+    return {entry["id"]: entry for entry in entries}
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tiny_models):
     """One worker for every model, shared by the session (models stay loaded)."""
     flush_queues()
     worker = Worker(name="session").start()

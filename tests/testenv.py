@@ -17,3 +17,4 @@ os.environ.setdefault("DATA_DIR", os.path.join(os.path.dirname(os.path.dirname(o
 _root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Conversions (SmolLM2's GGUF) are shared with `make run`: converted once per checkout.
 os.environ.setdefault("MODEL_CACHE_DIR", os.path.join(_root, "data", "model-cache"))
+os.environ.setdefault("LOCAL_MODELS_FILE", os.path.join(os.environ["DATA_DIR"], "local-models.json"))

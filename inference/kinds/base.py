@@ -198,10 +198,10 @@ class TaskKind:
                 cleaned[p.name] = p.default
                 continue
             cleaned[p.name] = _clean_value(p, data[p.name], count_tokens)
-        self.check(cleaned)
+        self.check(cleaned, set(data))
         return cleaned
 
-    def check(self, cleaned: dict[str, Any]) -> None:
+    def check(self, cleaned: dict[str, Any], given: set[str]) -> None:
         """Cross-field rules (for example min_length <= max_length). Raise ``InputError``."""
 
     def batch_key(self, cleaned: dict[str, Any]) -> Any:
@@ -276,3 +276,51 @@ def _clean_one(p: Param, value: Any, count_tokens: Callable[[str], int] | None, 
 
         return clean_image(value, label)
     raise InputError(label, f"unsupported type {p.type}")
+
+
+def flatten(inputs: Sequence[dict[str, Any]], *names: str) -> tuple[list[tuple[Any, ...]], list[int | None]]:
+    """The items of a batch of jobs as one flat list, for one forward pass.
+
+    ``names`` are parameters that may each be a single value or a list (paired
+    lists of equal length). Returns the flat rows (one tuple of values per
+    item) and each job's shape: None for a single item, n for a list of n.
+    """
+    rows: list[tuple[Any, ...]] = []
+    shapes: list[int | None] = []
+    for item in inputs:
+        values = [item[name] for name in names]
+        if isinstance(values[0], list):
+            shapes.append(len(values[0]))
+            rows.extend(zip(*values, strict=True))
+        else:
+            shapes.append(None)
+            rows.append(tuple(values))
+    return rows, shapes
+
+
+def unflatten(results: Sequence[Any], shapes: Sequence[int | None]) -> list[Any]:
+    """Split flat per-item results back into per-job values (a list where a list came in)."""
+    out: list[Any] = []
+    position = 0
+    for shape in shapes:
+        if shape is None:
+            out.append(results[position])
+            position += 1
+        else:
+            out.append(list(results[position:position + shape]))
+            position += shape
+    return out
+
+
+def check_paired(cleaned: dict[str, Any], *names: str) -> None:
+    """Parameters given as lists must all be lists of one length (or all single values)."""
+    kinds = {isinstance(cleaned[n], list) for n in names if cleaned.get(n) is not None}
+    if len(kinds) > 1:
+        raise InputError(names[1], f"give {' and '.join(names)} both as single values or both as lists")
+    lengths = {len(cleaned[n]) for n in names if isinstance(cleaned.get(n), list)}
+    if len(lengths) > 1:
+        raise InputError(names[1], f"the lists {' and '.join(names)} must have the same length")
+
+
+def rounded(scores: dict[str, float], digits: int = 4) -> dict[str, float]:
+    return {label: round(float(value), digits) for label, value in scores.items()}

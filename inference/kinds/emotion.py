@@ -1,0 +1,70 @@
+"""emotion: the emotions a text expresses, as Backprop answered them.
+
+``{"emotion": "disgust"}``; several emotions as ``"anger, disgust"`` (by
+descending score); opt-in ``"scores": true`` adds every label's score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .base import BOOLEAN, STRING, ItemResult, Param, TaskKind, flatten, rounded, unflatten
+
+
+class Emotion(TaskKind):
+    name = "emotion"
+    title = "Emotion"
+    description = (
+        "Detects the emotions a piece of English text expresses, among the 27 emotions of GoEmotions plus "
+        "neutral (admiration, amusement, anger, annoyance, ..., surprise). Every emotion whose score passes its "
+        "own threshold is returned, strongest first and separated by commas; when none passes, the strongest "
+        "one. Neutral is returned only when no other emotion passes. Send a list of texts to classify them "
+        "as one batch."
+    )
+    operation = "emotion_scores"
+    default_model = "emotion-minilm-goemotions"
+    params = (
+        Param("text", STRING, "The text to classify, or a list of texts.", max_chars=2000, max_tokens=256,
+              many=True, max_items=32, ui={"widget": "textarea", "rows": 4}),
+        Param("scores", BOOLEAN, "Also return every label's score (0 to 1).", default=False),
+    )
+    example = {"text": "The service was awful, and so was the food."}
+    response_schema = {
+        "type": "object",
+        "properties": {
+            "emotion": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                        "description": "Comma-separated emotions, strongest first (a list for a list of texts)."},
+            "scores": {"description": "Only with scores=true: every label's score (a list for a list of texts).",
+                       "oneOf": [{"type": "object", "additionalProperties": {"type": "number"}},
+                                 {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "number"}}}]},
+        },
+        "required": ["emotion"],
+    }
+    response_example = {"emotion": "disgust"}
+
+    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
+        rows, shapes = flatten(inputs, "text")
+        scores = backend.emotion_scores([text for (text,) in rows])
+        thresholds = getattr(backend, "thresholds", {}) or {}
+        labels = [decide(s, thresholds) for s in scores]
+        per_job_labels = unflatten(labels, shapes)
+        per_job_scores = unflatten([rounded(s) for s in scores], shapes)
+        results = []
+        for item, emotion, score in zip(inputs, per_job_labels, per_job_scores, strict=True):
+            output: dict[str, Any] = {"emotion": emotion}
+            if item["scores"]:
+                output["scores"] = score
+            results.append(ItemResult(output=output))
+        return results
+
+
+def decide(scores: dict[str, float], thresholds: dict[str, float]) -> str:
+    """Labels passing their thresholds by descending score; the top label when none passes."""
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+    passing = [label for label, value in ranked if value >= thresholds.get(label, 0.5)]
+    if len(passing) > 1 and "neutral" in passing:
+        passing.remove("neutral")
+    if not passing:
+        passing = [ranked[0][0]]
+    return ", ".join(passing)

@@ -1,0 +1,41 @@
+"""image-text-vectorisation: an image and a text as one joint vector. ``{"vector": [...]}``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .base import IMAGE, STRING, ItemResult, Param, TaskKind, check_paired, flatten, unflatten
+from .vectorisation import VECTOR_RESPONSE, rounded_vector
+
+
+class ImageTextVectorisation(TaskKind):
+    name = "image-text-vectorisation"
+    title = "Image-text vectorisation"
+    description = (
+        "Turns an image together with a text (a product photo and its title, say) into one vector in CLIP's "
+        "joint image-text space: the normalised sum of the image's and the text's vectors. Pairs that show and "
+        "say similar things get vectors pointing the same way. Needs CLIP."
+    )
+    operation = "embed_image_texts"
+    default_model = "clip-vit-base-patch32"
+    params = (
+        Param("image", IMAGE, "The image: a base64 data URI, or a file in a multipart upload.", many=True,
+              max_items=16, ui={"widget": "image"}),
+        Param("text", STRING, "The text that goes with the image (a list, paired with a list of images).",
+              max_chars=1000, max_tokens=77, many=True, max_items=16),
+    )
+    example = {"image": "data:image/png;base64,...", "text": "A tabby cat resting on a sofa"}
+    response_schema = VECTOR_RESPONSE
+    response_example = {"vector": [0.0123, -0.0456, 0.0789]}
+
+    def check(self, cleaned: dict[str, Any], given: set[str]) -> None:
+        check_paired(cleaned, "image", "text")
+
+    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
+        from inference.images import decode_image
+
+        rows, shapes = flatten(inputs, "image", "text")
+        vectors = backend.embed_image_texts([decode_image(img) for img, _ in rows], [text for _, text in rows])
+        return [ItemResult(output={"vector": value}) for value in unflatten([rounded_vector(v) for v in vectors],
+                                                                           shapes)]

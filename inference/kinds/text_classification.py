@@ -1,0 +1,49 @@
+"""text-classification: zero-shot, over the labels the caller gives.
+
+``{"probabilities": {"sports": 0.71, "politics": 0.05, ...}}`` summing to 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .base import STRING, STRING_LIST, ItemResult, Param, TaskKind, flatten, rounded, unflatten
+
+
+class TextClassification(TaskKind):
+    name = "text-classification"
+    title = "Text classification"
+    description = (
+        "Sorts a text into labels you choose, with no training: give the text and the labels (for example "
+        "\"sports, politics, technology\") and get a probability for each label, summing to 1. The default "
+        "model compares the meaning of the text with the meaning of each label; an NLI model, where installed, "
+        "asks whether the text entails \"This example is <label>.\""
+    )
+    operation = "text_label_scores"
+    default_model = "all-minilm-l6-v2"
+    params = (
+        Param("text", STRING, "The text to classify, or a list of texts.", max_chars=5000, max_tokens=512,
+              many=True, max_items=32, ui={"widget": "textarea", "rows": 4}),
+        Param("labels", STRING_LIST, "The labels to choose among, comma-separated or a list.", max_items=50,
+              max_chars=100, ui={"placeholder": "sports, politics, technology"}),
+    )
+    example = {"text": "Spain won the football final after a penalty shoot-out.",
+               "labels": "sports, politics, technology, cooking"}
+    response_schema = {
+        "type": "object",
+        "properties": {"probabilities": {
+            "description": "Label -> probability, highest first, summing to 1 (a list for a list of texts).",
+            "oneOf": [{"type": "object", "additionalProperties": {"type": "number"}},
+                      {"type": "array", "items": {"type": "object"}}]}},
+        "required": ["probabilities"],
+    }
+    response_example = {"probabilities": {"sports": 0.71, "cooking": 0.17, "technology": 0.07, "politics": 0.05}}
+
+    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
+        rows, shapes = flatten(inputs, "text")
+        counts = [1 if s is None else s for s in shapes]
+        labels = [item["labels"] for item, n in zip(inputs, counts, strict=True) for _ in range(n)]
+        scores = backend.text_label_scores([text for (text,) in rows], labels)
+        ordered = [dict(sorted(rounded(s).items(), key=lambda kv: kv[1], reverse=True)) for s in scores]
+        return [ItemResult(output={"probabilities": value}) for value in unflatten(ordered, shapes)]

@@ -1,0 +1,98 @@
+"""text-generation: continue a text, with Backprop's generation parameters.
+
+``{"output": "Once upon a time ..."}``: the output starts with the given text,
+followed by what the model wrote (as Backprop returned it); a list of outputs
+when ``num_generations`` > 1. ``min_length`` and ``max_length`` count *new*
+tokens, not the prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .base import BOOLEAN, INTEGER, NUMBER, STRING, InputError, ItemResult, Param, TaskKind, flatten, unflatten
+
+MAX_NEW_TOKENS = 512
+
+
+class TextGeneration(TaskKind):
+    name = "text-generation"
+    title = "Text generation"
+    description = (
+        "Continues a text. The model writes between min_length and max_length new tokens (a token is a word "
+        "or a piece of one), sampling each with the given temperature, top_k and top_p, or searching with "
+        "num_beams. The output repeats your text followed by the continuation. Set num_generations for several "
+        "different continuations, seed for reproducible ones, and stop to end at a given string. With "
+        "\"stream\": true the text arrives token by token as server-sent events."
+    )
+    operation = "generate"
+    default_model = "smollm2-135m-instruct"
+    params = (
+        Param("text", STRING, "The text to continue, or a list of texts.", max_chars=4000, max_tokens=1024,
+              many=True, max_items=8, ui={"widget": "textarea", "rows": 4}),
+        Param("min_length", INTEGER, "Fewest new tokens to write.", default=10, minimum=0, maximum=MAX_NEW_TOKENS,
+              ui={"group": "length"}),
+        Param("max_length", INTEGER, "Most new tokens to write.", default=20, minimum=1, maximum=MAX_NEW_TOKENS,
+              ui={"group": "length"}),
+        Param("temperature", NUMBER, "Randomness of sampling: lower is more predictable, higher more varied.",
+              default=1.0, minimum=0.0, maximum=5.0, ui={"step": 0.05}),
+        Param("top_k", INTEGER, "Sample only among the k most likely next tokens (0: no limit).", default=0,
+              minimum=0, maximum=1000),
+        Param("top_p", NUMBER, "Sample only among the most likely tokens whose probabilities add up to p.",
+              default=1.0, minimum=0.01, maximum=1.0, ui={"step": 0.01}),
+        Param("repetition_penalty", NUMBER, "Above 1 discourages repeating tokens already written.", default=1.0,
+              minimum=0.5, maximum=10.0, ui={"step": 0.05}),
+        Param("length_penalty", NUMBER, "With beams: above 1 favours longer outputs, below 1 shorter ones.",
+              default=1.0, minimum=-5.0, maximum=5.0, ui={"step": 0.1}),
+        Param("num_beams", INTEGER, "Beam search width (1: no beam search). Beams are slower.", default=1,
+              minimum=1, maximum=8),
+        Param("num_generations", INTEGER, "How many different outputs to return.", default=1, minimum=1, maximum=8),
+        Param("do_sample", BOOLEAN, "Sample the next token (true) or pick the most likely one (false).",
+              default=True, advanced=True),
+        Param("seed", INTEGER, "Makes sampling reproducible: the same seed and input give the same output.",
+              default=None, nullable=True, minimum=0, maximum=2**31 - 1, advanced=True),
+        Param("stop", STRING, "Stop when the output contains this string (or any of a list of strings); "
+              "the string is not included.", default=None, nullable=True, many=True, max_items=4, max_chars=64,
+              advanced=True),
+        Param("stream", BOOLEAN, "Send the text as it is written, as server-sent events.", default=False,
+              advanced=True, ui={"hidden": True}),
+    )
+    example = {"text": "Once upon a time"}
+    response_schema = {
+        "type": "object",
+        "properties": {"output": {
+            "description": "Your text followed by the continuation; a list when num_generations > 1 "
+                           "(and a list per text for a list of texts).",
+            "oneOf": [{"type": "string"}, {"type": "array", "items": {}}]}},
+        "required": ["output"],
+    }
+    response_example = {"output": "Once upon a time, there was a little girl who lived in a village."}
+
+    def check(self, cleaned: dict[str, Any], given: set[str]) -> None:
+        if cleaned["min_length"] > cleaned["max_length"] and "min_length" not in given:
+            cleaned["min_length"] = cleaned["max_length"]  # a short max_length with the default min_length
+        if cleaned["min_length"] > cleaned["max_length"]:
+            raise InputError("min_length", f"must not be more than max_length ({cleaned['max_length']})")
+        if isinstance(cleaned["stop"], str):
+            cleaned["stop"] = [cleaned["stop"]]
+        if cleaned["stop"] is not None and not all(cleaned["stop"]):
+            raise InputError("stop", "stop strings must not be empty")
+
+    def batch_key(self, cleaned: dict[str, Any]) -> Any:
+        """Only jobs with the same generation parameters share a generate() call."""
+        return tuple(sorted((k, repr(v)) for k, v in cleaned.items() if k not in ("text", "stream")))
+
+    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], *,
+            on_text: Callable[[int, str], None] | None = None, **context: Any) -> list[ItemResult]:
+        params = {k: v for k, v in inputs[0].items() if k not in ("text", "stream")}
+        rows, shapes = flatten(inputs, "text")
+        prompts = [text for (text,) in rows]
+        stream = None
+        if on_text is not None and len(inputs) == 1 and shapes[0] is None:
+            prefix = prompts[0]
+            stream = lambda _p, _g, text: on_text(0, prefix + text)  # noqa: E731
+        generations = backend.generate(prompts, params, on_text=stream)
+        outputs = [[prompt + text for text in texts] for prompt, texts in zip(prompts, generations, strict=True)]
+        values = [texts if params["num_generations"] > 1 else texts[0] for texts in outputs]
+        return [ItemResult(output={"output": value}) for value in unflatten(values, shapes)]

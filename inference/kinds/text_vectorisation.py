@@ -1,0 +1,34 @@
+"""text-vectorisation: a text as a vector for search and clustering. ``{"vector": [...]}``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .base import STRING, ItemResult, Param, TaskKind, flatten, unflatten
+from .vectorisation import VECTOR_RESPONSE, rounded_vector
+
+
+class TextVectorisation(TaskKind):
+    name = "text-vectorisation"
+    title = "Text vectorisation"
+    description = (
+        "Turns a text into a vector (a list of numbers, unit length) that captures its meaning: texts that mean "
+        "similar things get vectors pointing the same way, so the dot product of two vectors measures how "
+        "similar the texts are. Use it for semantic search, clustering and deduplication. The default model, "
+        "all-MiniLM-L6-v2, gives 384 numbers."
+    )
+    operation = "embed_texts"
+    default_model = "all-minilm-l6-v2"
+    params = (
+        Param("text", STRING, "The text, or a list of texts.", max_chars=5000, max_tokens=512, many=True,
+              max_items=64, ui={"widget": "textarea", "rows": 4}),
+    )
+    example = {"text": "Forwardpass runs machine learning models behind a simple API."}
+    response_schema = VECTOR_RESPONSE
+    response_example = {"vector": [0.0123, -0.0456, 0.0789]}
+
+    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
+        rows, shapes = flatten(inputs, "text")
+        vectors = [rounded_vector(v) for v in backend.embed_texts([text for (text,) in rows])]
+        return [ItemResult(output={"vector": value}) for value in unflatten(vectors, shapes)]
