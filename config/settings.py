@@ -185,6 +185,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.openapi.add_task_endpoints"],
 }
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 
@@ -241,3 +244,15 @@ MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=8_000_000)
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
 # A JSON list of model folders installed on this machine by hand (see inference/catalog.py).
 LOCAL_MODELS_FILE = env.str("LOCAL_MODELS_FILE", default="")
+
+# API: waiting, bodies, limits, allowance.
+API_WAIT_DEFAULT_S = env.float("API_WAIT_DEFAULT_S", default=30.0)  # then 202 with the job's Location
+API_WAIT_MAX_S = env.float("API_WAIT_MAX_S", default=120.0)  # most a "Prefer: wait=N" may ask
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=12_000_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)  # per key (or sandbox user)
+API_MAX_JOBS_IN_FLIGHT = env.int("API_MAX_JOBS_IN_FLIGHT", default=64)  # per user, queued + running
+API_MAX_QUEUED_PER_MODEL = env.int("API_MAX_QUEUED_PER_MODEL", default=2000)  # then 503 Retry-After
+MONTHLY_COMPUTE_SECONDS = env.int("MONTHLY_COMPUTE_SECONDS", default=1000)  # per user; 0: unlimited
+# Threads torch uses in a worker process (0: torch's default, one per core).
+TORCH_THREADS = env.int("TORCH_THREADS", default=0)

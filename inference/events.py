@@ -37,3 +37,18 @@ def publish(job_id: UUID | str, event: str, **data: Any) -> None:
         _client().publish(channel(job_id), json.dumps({"event": event, **data}))
     except redis.RedisError:
         pass
+
+
+def cancel_flag_set(job_id: UUID | str) -> None:
+    """Tell a worker that is generating for this job to stop (checked between tokens)."""
+    try:
+        _client().set(f"fp:cancel:{job_id}", b"1", ex=3600)
+    except redis.RedisError:
+        pass
+
+
+def cancel_flag_get(job_id: UUID | str) -> bool:
+    try:
+        return bool(_client().exists(f"fp:cancel:{job_id}"))
+    except redis.RedisError:
+        return False

@@ -51,7 +51,9 @@ def image_bytes_to_data_uri(raw: bytes, label: str = "image") -> str:
         with Image.open(io.BytesIO(raw)) as img:  # reads the header only
             fmt = img.format
             width, height = img.size
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's own, far higher limit, from the header alone
+        raise InputError(label, f"at most {max_pixels:,} pixels (this image declares far more)") from exc
+    except (UnidentifiedImageError, OSError) as exc:
         raise InputError(label, "is not an image in a supported format (JPEG, PNG, GIF, WebP, BMP)") from exc
     if fmt not in ALLOWED_FORMATS:
         raise InputError(label, f"format {fmt} is not supported (JPEG, PNG, GIF, WebP, BMP)")

@@ -23,7 +23,7 @@ from django.utils import timezone
 from . import events
 from .catalog import ModelSpec
 from .kinds.base import InputError, ItemResult, TaskKind
-from .models import InferenceJob, JobStatus
+from .models import ACTIVE_STATUSES, InferenceJob, JobStatus
 from .registry import kind_get
 from .selectors import model_resolve
 
@@ -77,11 +77,23 @@ def job_prepare(*, user: AbstractBaseUser, kind_name: str, model_id: str | None,
 
 
 def job_submit(*, user: AbstractBaseUser, api_key: Any | None, kind_name: str, model_id: str | None,
-               data: dict[str, Any], allow_internal: bool = False) -> InferenceJob:
-    """Validate and record a job, then enqueue its Celery task once the row is committed."""
+               data: dict[str, Any], allow_internal: bool = False, max_in_flight: int | None = None) -> InferenceJob:
+    """Validate and record a job, then enqueue its Celery task once the row is committed.
+
+    ``max_in_flight`` caps the user's queued and running jobs; the check and
+    the insert happen under a lock on the user's row, so concurrent requests
+    cannot both slip under the cap.
+    """
     kind, spec, cleaned = job_prepare(user=user, kind_name=kind_name, model_id=model_id, data=data,
                                       allow_internal=allow_internal)
     with transaction.atomic():
+        if max_in_flight is not None:
+            type(user).objects.select_for_update().filter(pk=user.pk).first()
+            in_flight = InferenceJob.objects.filter(owner=user, status__in=ACTIVE_STATUSES).count()
+            if in_flight >= max_in_flight:
+                raise JobRejected(429, "too_many_jobs", f"You have {in_flight} jobs queued or running, the most "
+                                  f"allowed at once is {max_in_flight}; wait for some to finish.",
+                                  headers={"Retry-After": "1"})
         job = InferenceJob.objects.create(owner=user, api_key=api_key, task_kind=kind.name,
                                           model_id=spec.id, input=cleaned)
         job_enqueue(job=job, spec=spec)
@@ -148,8 +160,11 @@ def job_run(*, job_id: UUID | str) -> InferenceJob | None:
     if job is None:
         return None
     started = time.perf_counter()
+    context = {"on_text": job_stream_callback(job)} if job.input.get("stream") else {}
     try:
-        result = job_execute(jobs=[job])[0]
+        result = job_execute(jobs=[job], **context)[0]
+    except JobCancelled:
+        result = ItemResult(error="Cancelled.")  # the row already says cancelled; this is dropped
     except TRANSIENT_ERRORS as exc:
         # Retried by re-queueing, bounded by JOB_MAX_ATTEMPTS; if even that
         # fails, the sweeper finds the job later.
@@ -210,8 +225,24 @@ def job_cancel(*, job: InferenceJob) -> InferenceJob:
     )
     job.refresh_from_db()
     if job.status == JobStatus.CANCELLED:
+        events.cancel_flag_set(job.id)
         events.publish(job.id, "done", status=JobStatus.CANCELLED)
     return job
+
+
+class JobCancelled(Exception):
+    """Raised inside a running job (between generated tokens) when it was cancelled."""
+
+
+def job_stream_callback(job: InferenceJob):
+    """For a streaming job: publish the text so far, and stop if the job was cancelled."""
+
+    def on_text(_index: int, text: str) -> None:
+        if events.cancel_flag_get(job.id):
+            raise JobCancelled()
+        events.publish(job.id, "text", output=text)
+
+    return on_text
 
 
 def jobs_sweep() -> dict[str, int]:

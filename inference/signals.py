@@ -11,6 +11,10 @@ logger = logging.getLogger(__name__)
 
 
 def _preload() -> None:
+    if settings.TORCH_THREADS:
+        import torch
+
+        torch.set_num_threads(settings.TORCH_THREADS)
     from .catalog import catalog_get
     from .loading import backend_get
 
@@ -31,6 +35,6 @@ def preload_in_child(**_: object) -> None:
 def preload_in_solo_or_threads(sender=None, **_: object) -> None:
     # prefork children preload in worker_process_init; the solo and threads
     # pools run jobs in this process.
-    pool = getattr(getattr(sender, "pool_cls", None), "__module__", "")
-    if "prefork" not in pool:
+    pool = getattr(sender, "pool_cls", None)
+    if "prefork" not in f"{getattr(pool, '__module__', '')}{pool}":
         _preload()

@@ -1,0 +1,81 @@
+"""JSON shapes of jobs, task kinds and models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+
+from inference.catalog import ModelSpec
+from inference.kinds.base import IMAGE, TaskKind
+from inference.models import InferenceJob
+from inference.registry import kind_get
+
+
+def _elide_images(kind_name: str, data: dict[str, Any]) -> dict[str, Any]:
+    kind = kind_get(kind_name)
+    if kind is None:
+        return data
+    images = {p.name for p in kind.params if p.type == IMAGE}
+
+    def short(value: Any) -> Any:
+        if isinstance(value, list):
+            return [short(v) for v in value]
+        return f"<image, {len(value) * 3 // 4:,} bytes>" if isinstance(value, str) else value
+
+    return {k: short(v) if k in images else v for k, v in data.items()}
+
+
+def job_json(job: InferenceJob, *, with_input: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": str(job.id),
+        "url": reverse("api:job-detail", args=[job.id]),
+        "task": job.task_kind,
+        "model": job.model_id,
+        "status": job.status,
+        "source": job.source,
+        "attempts": job.attempts,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "queue_ms": job.queue_ms,
+        "compute_ms": job.compute_ms,
+        "result": job.output if job.status == "succeeded" else None,
+        "error": job.error or None,
+    }
+    if with_input:
+        body["input"] = _elide_images(job.task_kind, job.input)
+    return body
+
+
+def kind_json(kind: TaskKind) -> dict[str, Any]:
+    return {
+        "name": kind.name,
+        "title": kind.title,
+        "description": kind.description,
+        "endpoint": f"/api/{kind.name}",
+        "default_model": kind.default_model,
+        "defaults": kind.defaults(),
+        "request_schema": kind.request_schema(),
+        "response_schema": kind.response_schema,
+        "example": kind.example,
+        "response_example": kind.response_example,
+    }
+
+
+def model_json(spec: ModelSpec, *, warm: bool | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": spec.id,
+        "name": spec.name,
+        "tasks": list(spec.kinds),
+        "description": spec.description,
+        "details": spec.details,
+        "source": spec.source,
+        "installed": spec.installed,
+        "install": spec.install_hint or None,
+    }
+    if spec.source == "hub":
+        body["hub"] = {"repo": spec.hub_repo, "revision": spec.hub_revision}
+    if spec.source == "uploaded":
+        body.update(spec.options.get("upload", {}))
+    return body

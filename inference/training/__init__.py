@@ -1,0 +1,1 @@
+"""Offline training and evaluation code for the models the platform ships."""
