@@ -39,4 +39,6 @@ urlpatterns = [
     path("keys/", views.keys, name="keys"),
     path("keys/<str:prefix>/revoke/", views.key_revoke, name="key_revoke"),
     path("keys/<str:prefix>/rotate/", views.key_rotate, name="key_rotate"),
+    path("usage/", views.usage, name="usage"),
+    path("models/", views.models_page, name="models"),
 ]

@@ -10,9 +10,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from . import selectors, services
-from .forms import ApiKeyCreateForm, ApiKeyRotateForm, SignupForm
-from .models import UserAPIKey
+from .. import selectors, services
+from ..forms import ApiKeyCreateForm, ApiKeyRotateForm, SignupForm
+from ..models import UserAPIKey
 
 
 def signup(request: HttpRequest) -> HttpResponse:
