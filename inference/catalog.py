@@ -12,10 +12,10 @@ Sources:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-import json
 from typing import Any
 
 from django.conf import settings

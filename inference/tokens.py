@@ -31,6 +31,13 @@ def token_counter(spec: ModelSpec) -> Callable[[str], int] | None:
     folder = spec.options.get("tokenizer_dir") or spec.path
     if folder is None:
         return None
+    if str(folder).endswith(".gguf"):
+        # The tokenizer of a GGUF model is in its converted folder, once a worker converted it.
+        from django.conf import settings
+
+        from .gguf_cache import gguf_cache_folder
+
+        folder = gguf_cache_folder(Path(folder), Path(settings.MODEL_CACHE_DIR))
     tokenizer = _tokenizer(str(folder), spec.revision)
     if tokenizer is None:
         return None

@@ -1,7 +1,13 @@
 """Dashboard pages, one module per area: accounts and keys, usage, own models."""
 
 from .accounts import (  # noqa: F401
-    ThrottledLoginView, home, key_revoke, key_rotate, keys, signup, welcome,
+    ThrottledLoginView,
+    home,
+    key_revoke,
+    key_rotate,
+    keys,
+    signup,
+    welcome,
 )
 from .models import models_page  # noqa: F401
 from .usage import usage  # noqa: F401

@@ -74,7 +74,7 @@ class Backend:
         self.target = target
 
     @classmethod
-    def load(cls, target: LoadTarget) -> "Backend":
+    def load(cls, target: LoadTarget) -> Backend:
         """Load weights and tokenizers from ``target.path``. Never downloads."""
         raise NotImplementedError
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -52,6 +51,7 @@ from transformers import (
 from transformers.generation.streamers import BaseStreamer
 
 from inference.backends.base import Backend, BackendError, LoadTarget
+from inference.gguf_cache import gguf_cache_folder
 
 OnText = Callable[[int, int, str], None]
 
@@ -60,8 +60,6 @@ DEFAULT_ANSWER_PROMPT = (
 )
 DEFAULT_SUMMARISE_PROMPT = "Summarise the following text in a few sentences.\n\n{text}"
 
-# Bump when the conversion below changes, so stale cached folders are not reused.
-_GGUF_CONVERSION_VERSION = 1
 _SPECIAL_TOKEN_KEYS = (
     "bos_token_id",
     "eos_token_id",
@@ -330,10 +328,8 @@ def converted_gguf_folder(gguf_path: Path, cache_dir: Path) -> Path:
     temporary name and renamed, so a crash never leaves a half-written cache.
     """
     stat = gguf_path.stat()
-    key = f"{gguf_path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{_GGUF_CONVERSION_VERSION}"
-    name = f"{gguf_path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-    root = cache_dir / "gguf"
-    final = root / name
+    final = gguf_cache_folder(gguf_path, cache_dir)
+    root, name = final.parent, final.name
     if (final / "config.json").is_file():
         return final
     root.mkdir(parents=True, exist_ok=True)
