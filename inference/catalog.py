@@ -102,6 +102,8 @@ MODELS: tuple[ModelSpec, ...] = (
                  "credits": "Base: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0). Data: GoEmotions, "
                             "Demszky et al. 2020 (Apache-2.0).",
                  "input_limits": "256 tokens per text; 32 texts per request",
+                 "scores": "GoEmotions dev (5,426 comments): macro-F1 0.502, micro-F1 0.615, thresholds tuned on dev; "
+                           "p50 9.5 ms per short sentence on 2 CPU cores",
                  "model_card": "inference/weights/emotion-minilm-goemotions/MODEL_CARD.md"},
     ),
     ModelSpec(

@@ -260,7 +260,8 @@ class EvalReport:
         lines = [f"{'label':<{width}}  precision  recall      f1  support  threshold"]
         for m in self.per_label:
             lines.append(
-                f"{m.label:<{width}}  {m.precision:9.4f}  {m.recall:6.4f}  {m.f1:6.4f}  {m.support:7d}  {m.threshold:9.2f}"
+                f"{m.label:<{width}}  {m.precision:9.4f}  {m.recall:6.4f}  {m.f1:6.4f}  "
+                f"{m.support:7d}  {m.threshold:9.2f}"
             )
         return "\n".join(lines)
 
@@ -311,7 +312,10 @@ def tune_thresholds(
     threshold closest to ``default``.
     """
     if grid is None:
-        grid = [round(x, 2) for x in np.arange(0.02, 0.96, 0.01)]
+        # Steps of 0.001 (not 0.01) gain about 0.004 of dev macro-F1. The floor of 0.02 is
+        # deliberate: lower thresholds win rare labels (grief, pride) a little dev F1 but
+        # put "grief" on 2-5% of ordinary texts, which users would see.
+        grid = [round(float(x), 3) for x in np.arange(0.02, 0.951, 0.001)]
     grid_arr = np.asarray(grid, dtype=np.float32)
     truth = y_true > 0.5
     out = np.full(probs.shape[1], default, dtype=np.float32)
@@ -527,13 +531,18 @@ def train(
             f"(at 0.5: macro {plain.macro_f1:.4f} micro {plain.micro_f1:.4f}) eval {time.monotonic() - t0:.0f}s"
         )
         if best is None or tuned.macro_f1 > best.dev_macro_f1:
-            thresholds = {name: round(float(t), 2) for name, t in zip(labels, thr)}
+            thresholds = {name: round(float(t), 3) for name, t in zip(labels, thr, strict=False)}
             model.config.thresholds = thresholds
             model.config.dev_macro_f1 = round(tuned.macro_f1, 4)
             model.config.dev_micro_f1 = round(tuned.micro_f1, 4)
             model.config.best_epoch = epoch
             model.config.dev_per_label = {
-                m.label: {"precision": round(m.precision, 4), "recall": round(m.recall, 4), "f1": round(m.f1, 4), "support": m.support}
+                m.label: {
+                    "precision": round(m.precision, 4),
+                    "recall": round(m.recall, 4),
+                    "f1": round(m.f1, 4),
+                    "support": m.support,
+                }
                 for m in tuned.per_label
             }
             _save_fp16(model, tokenizer, output_dir)
@@ -574,6 +583,29 @@ def evaluate(
     probs = predict_proba(model, tokenizer, [ex.text for ex in examples])
     thr = thresholds_vector(model.config, labels) if thresholds is None else np.asarray(thresholds, dtype=np.float32)
     return f1_report(y, probs, thr, labels)
+
+
+def retune_thresholds(model_dir: str | Path, dev_tsv: str | Path) -> EvalReport:
+    """Tune the per-label thresholds of a trained model on ``dev_tsv`` again, weights untouched.
+
+    Rewrites ``thresholds``, ``dev_macro_f1`` and ``dev_micro_f1`` in the
+    folder's config.json; returns the dev report with the new thresholds.
+    """
+    model_dir = Path(model_dir)
+    model, tokenizer = load_model(model_dir)
+    labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+    examples = read_tsv(dev_tsv)
+    probs = predict_proba(model, tokenizer, [e.text for e in examples])
+    y_dev = multi_hot(examples, len(labels))
+    thr = tune_thresholds(y_dev, probs)
+    report = f1_report(y_dev, probs, thr, labels)
+    config_path = model_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    config["thresholds"] = {name: round(float(t), 3) for name, t in zip(labels, thr, strict=True)}
+    config["dev_macro_f1"] = round(report.macro_f1, 4)
+    config["dev_micro_f1"] = round(report.micro_f1, 4)
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return report
 
 
 def predict_labels(model: Any, tokenizer: Any, texts: Sequence[str]) -> list[dict[str, float]]:

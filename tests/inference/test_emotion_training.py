@@ -14,12 +14,41 @@ pytestmark = pytest.mark.skipif(
 )
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared/data/goemotions"
-LABELS = ["admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity", "desire", "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear", "gratitude", "grief", "joy", "love", "nervousness", "optimism", "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral"]
+LABELS = [
+    "admiration",
+    "amusement",
+    "anger",
+    "annoyance",
+    "approval",
+    "caring",
+    "confusion",
+    "curiosity",
+    "desire",
+    "disappointment",
+    "disapproval",
+    "disgust",
+    "embarrassment",
+    "excitement",
+    "fear",
+    "gratitude",
+    "grief",
+    "joy",
+    "love",
+    "nervousness",
+    "optimism",
+    "pride",
+    "realization",
+    "relief",
+    "remorse",
+    "sadness",
+    "surprise",
+    "neutral",
+]
 
 
 def _head(path: Path, n: int) -> str:
     with open(path, encoding="utf-8") as handle:
-        return "".join(line for _, line in zip(range(n), handle))
+        return "".join(line for _, line in zip(range(n), handle, strict=False))
 
 
 def _synthetic_rows(n: int) -> str:
@@ -33,10 +62,7 @@ def _synthetic_rows(n: int) -> str:
         ("The bus leaves at nine.", "27"),
         ("Great job, I love it", "0,18"),
     ]
-    return "".join(
-        f"{samples[i % len(samples)][0]}\t{samples[i % len(samples)][1]}\tid{i}\n"
-        for i in range(n)
-    )
+    return "".join(f"{samples[i % len(samples)][0]}\t{samples[i % len(samples)][1]}\tid{i}\n" for i in range(n))
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +70,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny GoEmotions-format folder: the real data's first rows, or synthetic rows."""
     out = tmp_path_factory.mktemp("goemotions")
     if (SHARED_DATA / "train.tsv").is_file():
-        (out / "train.tsv").write_text(
-            _head(SHARED_DATA / "train.tsv", 200), encoding="utf-8"
-        )
-        (out / "dev.tsv").write_text(
-            _head(SHARED_DATA / "dev.tsv", 100), encoding="utf-8"
-        )
-        (out / "labels.txt").write_text(
-            (SHARED_DATA / "labels.txt").read_text(encoding="utf-8"), encoding="utf-8"
-        )
+        (out / "train.tsv").write_text(_head(SHARED_DATA / "train.tsv", 200), encoding="utf-8")
+        (out / "dev.tsv").write_text(_head(SHARED_DATA / "dev.tsv", 100), encoding="utf-8")
+        (out / "labels.txt").write_text((SHARED_DATA / "labels.txt").read_text(encoding="utf-8"), encoding="utf-8")
     else:
         (out / "train.tsv").write_text(_synthetic_rows(200), encoding="utf-8")
         (out / "dev.tsv").write_text(_synthetic_rows(64), encoding="utf-8")
@@ -90,9 +110,7 @@ def test_read_tsv_and_labels(data_dir: Path) -> None:
     assert len(labels) == 28 and labels[0] == "admiration" and labels[-1] == "neutral"
     rows = read_tsv(data_dir / "train.tsv", limit=10)
     assert len(rows) == 10
-    assert all(
-        row.text and row.labels and all(0 <= j < 28 for j in row.labels) for row in rows
-    )
+    assert all(row.text and row.labels and all(0 <= j < 28 for j in row.labels) for row in rows)
 
 
 def test_train_slice_loads_with_auto_class_and_predicts(trained: Path) -> None:
@@ -103,9 +121,7 @@ def test_train_slice_loads_with_auto_class_and_predicts(trained: Path) -> None:
     assert {"config.json", "model.safetensors"} <= files
     assert "tokenizer.json" in files or "vocab.txt" in files
 
-    model = AutoModelForSequenceClassification.from_pretrained(
-        trained, dtype=torch.float32
-    ).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(trained, dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(trained)
     config = model.config
     assert config.problem_type == "multi_label_classification"
@@ -117,24 +133,16 @@ def test_train_slice_loads_with_auto_class_and_predicts(trained: Path) -> None:
     assert config.pooling in ("cls", "mean")
 
     with torch.inference_mode():
-        logits = model(
-            **tokenizer(["Thank you so much, you made my day!"], return_tensors="pt")
-        ).logits
+        logits = model(**tokenizer(["Thank you so much, you made my day!"], return_tensors="pt")).logits
     probs = torch.sigmoid(logits)[0]
     assert probs.shape == (28,)
-    predicted = {
-        config.id2label[j]
-        for j in range(28)
-        if probs[j] >= config.thresholds[config.id2label[j]]
-    }
+    predicted = {config.id2label[j] for j in range(28) if probs[j] >= config.thresholds[config.id2label[j]]}
     assert predicted <= set(config.label2id)
 
     from inference.training.emotion import load_model, predict_labels
 
     model2, tokenizer2 = load_model(trained)
-    (result,) = predict_labels(
-        model2, tokenizer2, ["Thank you so much, you made my day!"]
-    )
+    (result,) = predict_labels(model2, tokenizer2, ["Thank you so much, you made my day!"])
     assert result and set(result) <= set(config.label2id)
     assert all(0.0 <= p <= 1.0 for p in result.values())
 
@@ -151,12 +159,8 @@ def test_evaluate_small_tsv(trained: Path, data_dir: Path, tmp_path: Path) -> No
     assert 0.0 <= report.micro_f1 <= 1.0
     assert sum(m.support for m in report.per_label) >= 40
     for m in report.per_label:
-        assert (
-            0.0 <= m.precision <= 1.0 and 0.0 <= m.recall <= 1.0 and 0.0 <= m.f1 <= 1.0
-        )
-    assert report.summary().startswith("macro_f1=0.") or report.summary().startswith(
-        "macro_f1=1."
-    )
+        assert 0.0 <= m.precision <= 1.0 and 0.0 <= m.recall <= 1.0 and 0.0 <= m.f1 <= 1.0
+    assert report.summary().startswith("macro_f1=0.") or report.summary().startswith("macro_f1=1.")
 
 
 def test_metrics_and_thresholds() -> None:
@@ -165,13 +169,9 @@ def test_metrics_and_thresholds() -> None:
     from inference.training.emotion import f1_report, tune_thresholds
 
     y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], dtype=np.float32)
-    probs = np.array(
-        [[0.9, 0.1], [0.2, 0.3], [0.6, 0.35], [0.1, 0.05]], dtype=np.float32
-    )
+    probs = np.array([[0.9, 0.1], [0.2, 0.3], [0.6, 0.35], [0.1, 0.05]], dtype=np.float32)
     perfect = f1_report(y, probs, np.array([0.5, 0.25]), ["a", "b"])
-    assert perfect.macro_f1 == pytest.approx(1.0) and perfect.micro_f1 == pytest.approx(
-        1.0
-    )
+    assert perfect.macro_f1 == pytest.approx(1.0) and perfect.micro_f1 == pytest.approx(1.0)
     thr = tune_thresholds(y, probs)
     assert f1_report(y, probs, thr, ["a", "b"]).macro_f1 == pytest.approx(1.0)
     at_half = f1_report(y, probs, 0.5, ["a", "b"])

@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("tsv", type=Path, help="text<TAB>label ids<TAB>comment id, no header")
         parser.add_argument("--model", type=Path, default=None, help="trained model folder")
-        parser.add_argument("--threshold", type=float, default=None, help="one threshold for all labels instead of the tuned ones")
+        parser.add_argument(
+            "--threshold", type=float, default=None, help="one threshold for all labels instead of the tuned ones"
+        )
         parser.add_argument("--limit", type=int, default=None, help="first N rows only")
         parser.add_argument("--threads", type=int, default=2, help="torch threads")
 
@@ -37,5 +39,8 @@ class Command(BaseCommand):
             model_dir, tsv, thresholds=options["threshold"], limit=options["limit"], num_threads=options["threads"]
         )
         self.stdout.write(report.table())
-        self.stdout.write(f"examples={report.n_examples} micro_precision={report.micro_precision:.4f} micro_recall={report.micro_recall:.4f}")
+        self.stdout.write(
+            f"examples={report.n_examples} micro_precision={report.micro_precision:.4f} "
+            f"micro_recall={report.micro_recall:.4f}"
+        )
         self.stdout.write(report.summary())

@@ -38,9 +38,16 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument("--limit", type=int, default=None, help="train on the first N rows only")
         parser.add_argument("--dev-limit", type=int, default=None, help="score the first N dev rows only")
-        parser.add_argument("--pooling", choices=["cls", "mean"], default="mean", help="head input: masked mean of the hidden states (default) or the [CLS] pooler")
+        parser.add_argument(
+            "--pooling",
+            choices=["cls", "mean"],
+            default="mean",
+            help="head input: masked mean of the hidden states (default) or the [CLS] pooler",
+        )
         parser.add_argument("--threads", type=int, default=2, help="torch threads")
         parser.add_argument("--log-every", type=int, default=50, help="log every N steps")
+        parser.add_argument("--tune-only", action="store_true",
+                            help="do not train: tune the thresholds of the model in --output on dev again")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from inference.training.emotion import train
@@ -50,6 +57,14 @@ class Command(BaseCommand):
         for name in ("train.tsv", "dev.tsv", "labels.txt"):
             if not (data_dir / name).is_file():
                 raise CommandError(f"{data_dir / name} not found (use --data)")
+
+        if options["tune_only"]:
+            from inference.training.emotion import retune_thresholds
+
+            report = retune_thresholds(output_dir, data_dir / "dev.tsv")
+            self.stdout.write(self.style.SUCCESS(
+                f"re-tuned {output_dir}: dev_macro_f1={report.macro_f1:.4f} dev_micro_f1={report.micro_f1:.4f}"))
+            return
 
         def progress(message: str) -> None:
             self.stdout.write(message)
