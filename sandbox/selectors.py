@@ -1,0 +1,190 @@
+"""Reads for the sandbox pages: a task kind's form, models and keys, all from the kind's declaration."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.templatetags.static import static
+
+from dashboard.selectors import api_key_list
+from inference.catalog import ModelSpec
+from inference.kinds.base import BOOLEAN, IMAGE, INTEGER, NUMBER, STRING, STRING_LIST, Param, TaskKind, json_default
+from inference.selectors import model_list
+
+# What the sandbox starts with where it differs from the API's default: the
+# sandbox shows emotion scores on its chips, so it asks for them.
+SANDBOX_INITIAL: dict[str, dict[str, Any]] = {"emotion": {"scores": True}}
+
+# The photo an image kind's "Use example" loads (the kinds' examples hold a placeholder data URI).
+EXAMPLE_IMAGE = "examples/chelsea.png"
+
+SLIDER_SPAN = 1000  # a number gets a slider beside its box when its range is at most this wide
+
+
+@dataclass
+class Field:
+    """One control of the generated form: a parameter and how it is shown."""
+
+    param: Param
+    widget: str
+    initial: Any
+    step: float | str | None = None
+    slider: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.param.name
+
+    @property
+    def help(self) -> str:
+        return f"{self.param.help} ({self.param.bounds_text()})"
+
+    @property
+    def default_text(self) -> str:
+        return "required" if self.param.required else json_default(self.param.default)
+
+    @property
+    def initial_text(self) -> str:
+        if self.initial is None or self.param.required:
+            return ""
+        if isinstance(self.initial, bool):
+            return "true" if self.initial else "false"
+        return str(self.initial)
+
+    @property
+    def ui(self) -> dict[str, Any]:
+        return self.param.ui
+
+
+@dataclass
+class FieldGroup:
+    """Parameters shown as one control (``ui.group``), such as text-generation's token length range."""
+
+    name: str
+    fields: list[Field] = field(default_factory=list)
+
+    @property
+    def is_group(self) -> bool:
+        return True
+
+
+def _widget(p: Param) -> str:
+    if p.type == IMAGE:
+        return "image"
+    if p.type == STRING_LIST:
+        return "labels"
+    if p.type == BOOLEAN:
+        return "checkbox"
+    if p.type in (INTEGER, NUMBER):
+        return "number"
+    if p.type == STRING and p.ui.get("widget") == "textarea":
+        return "textarea"
+    return "text"
+
+
+def _field(kind: TaskKind, p: Param) -> Field:
+    initial = SANDBOX_INITIAL.get(kind.name, {}).get(p.name, None if p.required else p.default)
+    step: float | str | None = None
+    slider = False
+    if p.type in (INTEGER, NUMBER):
+        step = p.ui.get("step", 1 if p.type == INTEGER else "any")
+        slider = p.minimum is not None and p.maximum is not None and p.maximum - p.minimum <= SLIDER_SPAN
+    return Field(param=p, widget=_widget(p), initial=initial, step=step, slider=slider)
+
+
+def form_layout(kind: TaskKind) -> tuple[list[Field | FieldGroup], list[Field | FieldGroup]]:
+    """The kind's visible parameters as (main, advanced) controls, in declaration order."""
+    main: list[Field | FieldGroup] = []
+    advanced: list[Field | FieldGroup] = []
+    groups: dict[str, FieldGroup] = {}
+    for p in kind.params:
+        if p.ui.get("hidden"):
+            continue
+        target = advanced if p.advanced else main
+        f = _field(kind, p)
+        group = p.ui.get("group")
+        if group:
+            if group not in groups:
+                groups[group] = FieldGroup(name=group)
+                target.append(groups[group])
+            groups[group].fields.append(f)
+        else:
+            target.append(f)
+    return main, advanced
+
+
+def kind_declaration(kind: TaskKind) -> dict[str, Any]:
+    """The declaration as the page's script reads it (JSON)."""
+    initial = SANDBOX_INITIAL.get(kind.name, {})
+    return {
+        "name": kind.name,
+        "default_model": kind.default_model,
+        "example": kind.example,
+        "example_image": static(EXAMPLE_IMAGE),
+        "params": [
+            {"name": p.name, "type": p.type, "required": p.required, "many": p.many, "nullable": p.nullable,
+             "default": None if p.required else p.default, "minimum": p.minimum, "maximum": p.maximum,
+             "initial": initial.get(p.name, None if p.required else p.default), "hidden": bool(p.ui.get("hidden"))}
+            for p in kind.params
+        ],
+    }
+
+
+@dataclass
+class ModelChoice:
+    spec: ModelSpec
+    selected: bool
+    is_default: bool
+
+    @property
+    def own(self) -> bool:
+        return self.spec.source == "uploaded"
+
+
+def model_choices(
+    *, user: AbstractBaseUser, kind: TaskKind, requested: str | None
+) -> tuple[list[ModelChoice], ModelSpec | None]:
+    """The kind's models for ``user`` (installed first) and the chosen one: ``requested``, else the default."""
+    specs = model_list(user=user, kind=kind.name)
+    usable = {s.id: s for s in specs if s.installed}
+    chosen = usable.get(requested or "") or usable.get(kind.default_model)
+    if chosen is None and requested is None and usable:
+        chosen = next(iter(usable.values()))
+    specs.sort(key=lambda s: (not s.installed, s.id != kind.default_model, s.source == "uploaded", s.name.lower()))
+    choices = [ModelChoice(spec=s, selected=chosen is not None and s.id == chosen.id,
+                           is_default=s.id == kind.default_model) for s in specs]
+    return choices, chosen
+
+
+def usable_keys(*, user: AbstractBaseUser) -> list[dict[str, str]]:
+    """Name and prefix of the user's keys that still work (never the secret), for the request view."""
+    return [{"name": k.name, "prefix": k.prefix} for k in api_key_list(user=user) if k.is_usable]
+
+
+def response_fields(kind: TaskKind) -> list[tuple[str, str]]:
+    """(field, description) of the kind's response, for the pipeline panel and the reference page."""
+    properties = kind.response_schema.get("properties", {})
+    return [(name, spec.get("description", "")) for name, spec in properties.items()]
+
+
+def schema_json(value: Any) -> str:
+    return json.dumps(value, indent=2)
+
+
+def model_details(spec: ModelSpec | None) -> list[tuple[str, str]]:
+    """A model's details (parameters, languages, license, credits, scores...) as readable (label, text) rows."""
+    if spec is None:
+        return []
+    rows = []
+    for key, value in spec.details.items():
+        if isinstance(value, (list, tuple)):
+            text = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            text = "; ".join(f"{k}: {v}" for k, v in value.items())
+        else:
+            text = str(value)
+        rows.append((key.replace("_", " ").capitalize(), text))
+    return rows
