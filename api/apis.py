@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from inference import selectors, services
-from inference.models import InferenceJob, JobStatus
+from inference import selectors, services, upload_services
+from inference.models import InferenceJob, JobStatus, UploadedModel
 from inference.registry import kind_get, public_kinds
+from inference.upload_validation import KIND_FAMILIES
 
 from .authentication import ApiKeyAuthentication, SandboxSessionAuthentication
+from .errors import error_body
 from .serializers import job_json, kind_json, model_json
 
 JOB_FIELDS = {
@@ -28,6 +31,15 @@ JOB_FIELDS = {
     "error": serializers.CharField(allow_null=True),
 }
 JOB_SCHEMA = inline_serializer("Job", JOB_FIELDS)
+JOB_DETAIL_SCHEMA = inline_serializer("JobDetail", {**JOB_FIELDS, "input": serializers.JSONField()})
+JOB_LIST_SCHEMA = inline_serializer("PaginatedJobList", {
+    "count": serializers.IntegerField(), "next": serializers.CharField(allow_null=True),
+    "previous": serializers.CharField(allow_null=True), "results": serializers.ListField(child=JOB_SCHEMA)})
+
+
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadFileField(serializers.FileField):
+    """A file in a multipart request (binary in the OpenAPI schema)."""
 
 
 class ApiView(APIView):
@@ -56,10 +68,12 @@ def _own_job(request: Request, job_id) -> InferenceJob:
 
 
 class JobListApi(ApiView):
-    @extend_schema(summary="Your jobs, newest first", parameters=[
+    @extend_schema(operation_id="jobs_list", summary="Your jobs, newest first", parameters=[
         OpenApiParameter("status", OpenApiTypes.STR, enum=JobStatus.values),
         OpenApiParameter("task", OpenApiTypes.STR, description="A task kind, e.g. emotion"),
-    ], responses=inline_serializer("JobList", JOB_FIELDS, many=True))
+        OpenApiParameter("limit", OpenApiTypes.INT, description="Jobs per page"),
+        OpenApiParameter("offset", OpenApiTypes.INT, description="Jobs to skip"),
+    ], responses=JOB_LIST_SCHEMA)
     def get(self, request: Request) -> Response:
         status = request.query_params.get("status") or None
         if status and status not in JobStatus.values:
@@ -71,13 +85,13 @@ class JobListApi(ApiView):
 
 
 class JobDetailApi(ApiView):
-    @extend_schema(summary="A job: status, timings, result or error", responses=JOB_SCHEMA)
+    @extend_schema(summary="A job: status, timings, result or error", responses=JOB_DETAIL_SCHEMA)
     def get(self, request: Request, job_id) -> Response:
         return Response(job_json(_own_job(request, job_id), with_input=True))
 
 
 class JobCancelApi(ApiView):
-    @extend_schema(summary="Cancel a queued or running job", request=None, responses=JOB_SCHEMA)
+    @extend_schema(summary="Cancel a queued or running job", request=None, responses=JOB_DETAIL_SCHEMA)
     def post(self, request: Request, job_id) -> Response:
         job = services.job_cancel(job=_own_job(request, job_id))
         return Response(job_json(job, with_input=True))
@@ -106,6 +120,35 @@ class ModelListApi(ApiView):
         specs = selectors.model_list(user=request.user, kind=request.query_params.get("task") or None)
         return Response({"models": [model_json(spec) for spec in specs]})
 
+    @extend_schema(
+        operation_id="models_upload", summary="Upload your own model; it is built (validated) on a worker",
+        description=("A zip or tar.gz of a transformers model folder (config.json, safetensors weights, tokenizer "
+                     "files), or a single .gguf file for text-generation. Uploading a name again builds a new "
+                     "version; the previous ready one serves until the new one is ready. Poll "
+                     "GET /api/models/<name> for build_status and build_message."),
+        request={"multipart/form-data": inline_serializer("ModelUpload", {
+            "name": serializers.RegexField(r"^[a-z0-9_-]{3,100}$"),
+            "task": serializers.ChoiceField(choices=list(KIND_FAMILIES)),
+            "description": serializers.CharField(required=False, allow_blank=True),
+            "file": UploadFileField(),
+        })},
+        responses={202: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            version = upload_services.model_upload_create(
+                user=request.user, name=str(request.data.get("name") or ""),
+                task_kind=str(request.data.get("task") or ""),
+                description=str(request.data.get("description") or ""), file=request.FILES.get("file"))
+        except upload_services.UploadRejected as exc:
+            if exc.status == 413:
+                return Response(error_body(413, "payload_too_large", f"{exc.field}: {exc.message}",
+                                           {exc.field: [exc.message]}), status=413)
+            raise serializers.ValidationError({exc.field: [exc.message]}) from exc
+        spec = selectors.model_resolve(model_id=version.model.name, user=request.user, include_unready=True)
+        return Response(model_json(spec), status=202,
+                        headers={"Location": reverse("api:model-detail", args=[version.model.name])})
+
 
 class ModelDetailApi(ApiView):
     @extend_schema(summary="One model of the catalog, or one of your own", responses=OpenApiTypes.OBJECT)
@@ -114,3 +157,12 @@ class ModelDetailApi(ApiView):
         if spec is None or spec.internal:
             raise Http404(f"No model '{model_id}'.")
         return Response(model_json(spec))
+
+    @extend_schema(summary="Delete one of your own models (every version, files included)", request=None,
+                   responses={204: None})
+    def delete(self, request: Request, model_id: str) -> Response:
+        try:
+            upload_services.model_upload_delete(user=request.user, name=model_id)
+        except UploadedModel.DoesNotExist as exc:
+            raise Http404(f"No model '{model_id}' of yours.") from exc
+        return Response(status=204)

@@ -256,3 +256,19 @@ API_MAX_QUEUED_PER_MODEL = env.int("API_MAX_QUEUED_PER_MODEL", default=2000)  # 
 MONTHLY_COMPUTE_SECONDS = env.int("MONTHLY_COMPUTE_SECONDS", default=1000)  # per user; 0: unlimited
 # Threads torch uses in a worker process (0: torch's default, one per core).
 TORCH_THREADS = env.int("TORCH_THREADS", default=0)
+
+# Uploaded models (MEDIA_ROOT/models/<user id>/<name>/v<N>/): the upload file, its entries, its unpacked size.
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=2_000_000_000)
+UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=200)
+UPLOAD_MAX_UNPACKED_BYTES = env.int("UPLOAD_MAX_UNPACKED_BYTES", default=4_000_000_000)
+
+# Batching in workers (inference/batching.py): concurrent jobs for one model and
+# task kind run as one forward pass. A worker gathers jobs for at most
+# BATCH_WAIT_MS after the first arrives, up to BATCH_MAX_SIZE jobs a batch.
+BATCH_WAIT_MS = env.int("BATCH_WAIT_MS", default=5)
+BATCH_MAX_SIZE = env.int("BATCH_MAX_SIZE", default=32)
+# Jobs a worker process has in flight with the threads pool (runworker's default),
+# so that many can share a batch. Celery's time limits do not apply to the threads
+# pool: a hung job is left to the sweeper after JOB_HARD_TIME_LIMIT_S.
+WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=32)
+WORKER_POOL = env.str("WORKER_POOL", default="threads")

@@ -28,3 +28,26 @@ class ApiKeyRotateForm(forms.Form):
         min_value=0, max_value=24 * 30, initial=0,
         help_text="Hours during which the old key keeps working beside the new one (0: it stops now).",
     )
+
+
+class ModelUploadForm(forms.Form):
+    """Upload your own model (checked again, and built, by ``inference.upload_services``)."""
+
+    name = forms.RegexField(
+        regex=r"^[a-z0-9_-]{3,100}$", max_length=100,
+        error_messages={"invalid": "3 to 100 characters of a-z, 0-9, _ and -."},
+        help_text="How you call it in the API (\"model\": name). Uploading a name again makes a new version.",
+    )
+    task = forms.ChoiceField(choices=(), help_text="The task kind it serves.")
+    description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    file = forms.FileField(help_text=(
+        "A .zip or .tar.gz of a transformers model folder (config.json, safetensors weights, tokenizer files), "
+        "or a single .gguf file for text-generation. Pickle weights (.bin, .pt, .ckpt, ...) are refused: save "
+        "with model.save_pretrained(path, safe_serialization=True)."))
+
+    def __init__(self, *args, **kwargs) -> None:
+        from inference.registry import kind_get
+        from inference.upload_validation import KIND_FAMILIES
+
+        super().__init__(*args, **kwargs)
+        self.fields["task"].choices = [(name, kind_get(name).title) for name in KIND_FAMILIES]

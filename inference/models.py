@@ -63,3 +63,53 @@ class InferenceJob(models.Model):
     @property
     def source(self) -> str:
         return "api" if self.api_key_id else "sandbox"
+
+
+class BuildStatus(models.TextChoices):
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class UploadedModel(models.Model):
+    """A user's own model: private to its owner, served under ``name`` by the task endpoints.
+
+    Each upload of the same name is a new ``ModelVersion``; the newest ready
+    version serves.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploaded_models")
+    name = models.CharField(max_length=100)
+    task_kind = models.CharField(max_length=40, help_text="The task kind of the newest upload.")
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="uploaded_model_owner_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.owner_id})"
+
+
+class ModelVersion(models.Model):
+    """One upload of an ``UploadedModel``: built (validated) on a worker, then ready or failed."""
+
+    model = models.ForeignKey(UploadedModel, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    task_kind = models.CharField(max_length=40)
+    family = models.CharField(max_length=40, blank=True, default="", help_text="Decided by the build.")
+    file_name = models.CharField(max_length=255, help_text="The name of the uploaded file.")
+    file_format = models.CharField(max_length=10, help_text="zip, tar.gz or gguf.")
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    build_status = models.CharField(max_length=10, choices=BuildStatus.choices, default=BuildStatus.BUILDING)
+    build_message = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    built_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-number",)
+        constraints = [models.UniqueConstraint(fields=["model", "number"], name="model_version_number")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.number} ({self.build_status})"

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q
@@ -88,7 +89,7 @@ def job_submit(*, user: AbstractBaseUser, api_key: Any | None, kind_name: str, m
                                       allow_internal=allow_internal)
     with transaction.atomic():
         if max_in_flight is not None:
-            type(user).objects.select_for_update().filter(pk=user.pk).first()
+            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
             in_flight = InferenceJob.objects.filter(owner=user, status__in=ACTIVE_STATUSES).count()
             if in_flight >= max_in_flight:
                 raise JobRejected(429, "too_many_jobs", f"You have {in_flight} jobs queued or running, the most "
@@ -105,18 +106,35 @@ def job_enqueue(*, job: InferenceJob, spec: ModelSpec | None = None) -> None:
     from .tasks import run_job
 
     InferenceJob.objects.filter(id=job.id).update(enqueued_at=timezone.now())
-    queue = (spec or model_resolve(model_id=job.model_id, user=job.owner, include_unready=True)).queue
+    spec = spec or model_resolve(model_id=job.model_id, user=job.owner, include_unready=True)
+    # A model deleted while its job waited: any worker fails it with a reason.
+    queue = spec.queue if spec is not None else "fp.default"
     run_job.apply_async_on_commit(args=(str(job.id),), queue=queue)
 
 
 def job_claim(*, job_id: UUID | str) -> InferenceJob | None:
     """Move a job from queued to running; None when another delivery got there first."""
-    claimed = InferenceJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1,
+    claimed = job_claim_batch(job_ids=[job_id])
+    return claimed[0] if claimed else None
+
+
+def job_claim_batch(*, job_ids: Sequence[UUID | str]) -> list[InferenceJob]:
+    """Move the queued jobs among ``job_ids`` to running with one conditional UPDATE; returns those claimed.
+
+    A job that another delivery claimed first, or that was cancelled, is left
+    out. The claimed rows are read back by their new ``started_at`` (this
+    claim's timestamp), so a row claimed by someone else is never returned.
+    """
+    now = timezone.now()
+    claimed = InferenceJob.objects.filter(id__in=job_ids, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, started_at=now, attempts=F("attempts") + 1,
     )
     if not claimed:
-        return None
-    return InferenceJob.objects.select_related("owner").get(id=job_id)
+        return []
+    rows = InferenceJob.objects.select_related("owner").filter(id__in=job_ids, status=JobStatus.RUNNING,
+                                                                started_at=now)
+    by_id = {str(job.id): job for job in rows}
+    return [by_id[str(job_id)] for job_id in dict.fromkeys(job_ids) if str(job_id) in by_id]
 
 
 def job_execute(*, jobs: Sequence[InferenceJob], **context: Any) -> list[ItemResult]:
@@ -132,9 +150,8 @@ def job_execute(*, jobs: Sequence[InferenceJob], **context: Any) -> list[ItemRes
     return kind.run(backend, [job.input for job in jobs], job_ids=[job.id for job in jobs], **context)
 
 
-def job_finish(*, job: InferenceJob, result: ItemResult, compute_ms: int, batch_size: int = 1) -> bool:
-    """Record a job's outcome; False when it was cancelled meanwhile (the outcome is dropped)."""
-    now = timezone.now()
+def _outcome_fields(job: InferenceJob, result: ItemResult, compute_ms: int, batch_size: int,
+                    now: datetime) -> dict[str, Any]:
     started = job.started_at or now
     fields: dict[str, Any] = {
         "finished_at": now,
@@ -146,23 +163,52 @@ def job_finish(*, job: InferenceJob, result: ItemResult, compute_ms: int, batch_
         fields.update(status=JobStatus.SUCCEEDED, output=result.output, error="")
     else:
         fields.update(status=JobStatus.FAILED, error=result.error)
-    updated = InferenceJob.objects.filter(id=job.id, status=JobStatus.RUNNING).update(**fields)
-    if updated:
-        for name, value in fields.items():
-            setattr(job, name, value)
-        events.publish(job.id, "done", status=fields["status"])
-    return bool(updated)
+    return fields
 
 
-def job_run(*, job_id: UUID | str) -> InferenceJob | None:
-    """Claim, execute and record one job. Returns None when the claim failed."""
-    job = job_claim(job_id=job_id)
-    if job is None:
-        return None
+def jobs_finish(*, jobs: Sequence[InferenceJob], results: Sequence[ItemResult], compute_ms: Sequence[int],
+                batch_size: int) -> list[bool]:
+    """Record the outcomes of a batch in one transaction, then publish each job's done event.
+
+    Each row is updated only while it is still running under this claim (same
+    ``started_at``): a job cancelled meanwhile, or re-queued by the sweeper and
+    claimed again, keeps its newer state and this outcome is dropped.
+    """
+    now = timezone.now()
+    recorded: list[bool] = []
+    with transaction.atomic():
+        for job, result, ms in zip(jobs, results, compute_ms, strict=True):
+            fields = _outcome_fields(job, result, ms, batch_size, now)
+            updated = InferenceJob.objects.filter(id=job.id, status=JobStatus.RUNNING,
+                                                  started_at=job.started_at).update(**fields)
+            if updated:
+                for name, value in fields.items():
+                    setattr(job, name, value)
+            recorded.append(bool(updated))
+    for job, done in zip(jobs, recorded, strict=True):
+        if done:
+            events.publish(job.id, "done", status=job.status)
+    return recorded
+
+
+def job_finish(*, job: InferenceJob, result: ItemResult, compute_ms: int, batch_size: int = 1) -> bool:
+    """Record a job's outcome; False when it was cancelled meanwhile (the outcome is dropped)."""
+    return jobs_finish(jobs=[job], results=[result], compute_ms=[compute_ms], batch_size=batch_size)[0]
+
+
+def _execute_timed(jobs: Sequence[InferenceJob], **context: Any) -> tuple[list[ItemResult], int]:
     started = time.perf_counter()
-    context = {"on_text": job_stream_callback(job)} if job.input.get("stream") else {}
+    results = job_execute(jobs=jobs, **context)
+    if len(results) != len(jobs):
+        raise RuntimeError(f"the task kind returned {len(results)} results for {len(jobs)} jobs")
+    return results, int((time.perf_counter() - started) * 1000)
+
+
+def _execute_alone(job: InferenceJob, **context: Any) -> tuple[ItemResult, int] | None:
+    """One job on its own; None when it hit a transient error and was re-queued (or failed)."""
+    started = time.perf_counter()
     try:
-        result = job_execute(jobs=[job], **context)[0]
+        result = _execute_timed([job], **context)[0][0]
     except JobCancelled:
         result = ItemResult(error="Cancelled.")  # the row already says cancelled; this is dropped
     except TRANSIENT_ERRORS as exc:
@@ -170,11 +216,59 @@ def job_run(*, job_id: UUID | str) -> InferenceJob | None:
         # fails, the sweeper finds the job later.
         logger.warning("job %s hit a transient error: %s", job.id, exc)
         job_requeue_or_fail(job=job, reason=f"a temporary failure on the worker ({type(exc).__name__})")
-        return job
+        return None
     except Exception as exc:  # a model failure is the job's outcome, not a worker crash
         logger.exception("job %s failed", job.id)
         result = ItemResult(error=_user_message(exc))
-    job_finish(job=job, result=result, compute_ms=int((time.perf_counter() - started) * 1000))
+    return result, int((time.perf_counter() - started) * 1000)
+
+
+def jobs_run(*, job_ids: Sequence[UUID | str], **context: Any) -> list[InferenceJob]:
+    """Claim, execute and record a batch of jobs of one kind and model; returns the jobs claimed.
+
+    One claim UPDATE, one ``kind.run`` (one forward pass where the backend
+    allows it), one transaction for the outcomes. Each job gets its own
+    result or error, its own queue time, and as compute time its share of the
+    batch (the batch's time divided by its size). If the batched run raises,
+    the jobs run again one by one, so only the job whose input is bad fails.
+    """
+    jobs = job_claim_batch(job_ids=job_ids)
+    if not jobs:
+        return []
+    if len(jobs) == 1:
+        outcome = _execute_alone(jobs[0], **context)
+        if outcome is not None:
+            jobs_finish(jobs=jobs, results=[outcome[0]], compute_ms=[outcome[1]], batch_size=1)
+        return jobs
+    try:
+        results, batch_ms = _execute_timed(jobs, **context)
+    except TRANSIENT_ERRORS as exc:
+        logger.warning("a batch of %d jobs hit a transient error: %s", len(jobs), exc)
+        for job in jobs:
+            job_requeue_or_fail(job=job, reason=f"a temporary failure on the worker ({type(exc).__name__})")
+        return jobs
+    except Exception as exc:
+        logger.warning("a batch of %d %s jobs failed (%s); running them one by one", len(jobs),
+                       jobs[0].task_kind, exc)
+        for job in jobs:
+            outcome = _execute_alone(job, **context)
+            if outcome is not None:
+                jobs_finish(jobs=[job], results=[outcome[0]], compute_ms=[outcome[1]], batch_size=1)
+        return jobs
+    share = batch_ms // len(jobs)
+    jobs_finish(jobs=jobs, results=results, compute_ms=[share] * len(jobs), batch_size=len(jobs))
+    return jobs
+
+
+def job_run(*, job_id: UUID | str) -> InferenceJob | None:
+    """Claim, execute and record one job on its own (streaming jobs). Returns None when the claim failed."""
+    job = job_claim(job_id=job_id)
+    if job is None:
+        return None
+    context = {"on_text": job_stream_callback(job)} if job.input.get("stream") else {}
+    outcome = _execute_alone(job, **context)
+    if outcome is not None:
+        job_finish(job=job, result=outcome[0], compute_ms=outcome[1])
     return job
 
 

@@ -28,13 +28,20 @@ def _preload() -> None:
 
 @worker_process_init.connect
 def preload_in_child(**_: object) -> None:
+    from .batching import gather_window_set
+
+    gather_window_set(False)  # a prefork child runs one job at a time: nothing to gather
     _preload()
 
 
 @worker_ready.connect
 def preload_in_solo_or_threads(sender=None, **_: object) -> None:
     # prefork children preload in worker_process_init; the solo and threads
-    # pools run jobs in this process.
-    pool = getattr(sender, "pool_cls", None)
-    if "prefork" not in f"{getattr(pool, '__module__', '')}{pool}":
-        _preload()
+    # pools run jobs in this process. ``sender`` is the worker's consumer.
+    pool = type(getattr(sender, "pool", None)).__module__
+    if "prefork" in pool:
+        return
+    from .batching import gather_window_set
+
+    gather_window_set("thread" in pool)  # solo runs one job at a time: nothing to gather
+    _preload()

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from . import batching, services
 
 
 @shared_task(name="inference.tasks.run_job", acks_late=True, reject_on_worker_lost=True)
 def run_job(job_id: str) -> None:
-    """Claim and run one job; the outcome is written to its row.
+    """Run one job, batched with concurrent jobs of its model and kind; the outcome is written to its row.
 
-    Transient failures re-queue the job (bounded by ``JOB_MAX_ATTEMPTS``);
-    a worker that dies mid-job leaves it to ``sweep_jobs``.
+    Returns (and the message is acknowledged) only once the job's outcome is
+    recorded. Transient failures re-queue the job (bounded by
+    ``JOB_MAX_ATTEMPTS``); a worker that dies mid-job leaves it to ``sweep_jobs``.
     """
-    services.job_run(job_id=job_id)
+    batching.job_run_batched(job_id=job_id)
 
 
 @shared_task(name="inference.tasks.sweep_jobs", acks_late=True)
 def sweep_jobs() -> dict[str, int]:
     """Re-queue or fail jobs whose worker died; fail jobs no worker took."""
     return services.jobs_sweep()
+
+
+@shared_task(name="inference.tasks.build_uploaded_model", acks_late=True, reject_on_worker_lost=True,
+             soft_time_limit=600, time_limit=660)
+def build_uploaded_model(version_id: int) -> None:
+    """Unpack, check and try one uploaded model version; the outcome is written to its row.
+
+    Runs on the ``fp.model.uploads`` queue, never in the web process.
+    """
+    from . import upload_services
+
+    upload_services.model_upload_build(version_id=version_id)

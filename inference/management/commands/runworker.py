@@ -3,6 +3,13 @@
     python manage.py runworker                      # every model, plus control jobs
     python manage.py runworker --models smollm2-135m-instruct,all-minilm-l6-v2
     python manage.py runworker --beat               # also run the periodic sweeper
+    python manage.py runworker --pool prefork --concurrency 2   # one job per process, no batching
+
+By default the worker uses Celery's threads pool with ``WORKER_CONCURRENCY``
+jobs in flight, so concurrent jobs for one model share a forward pass (see
+``inference/batching.py``). Celery's soft and hard time limits do not apply to
+the threads pool; a job that hangs is re-queued or failed by the sweeper after
+``JOB_HARD_TIME_LIMIT_S``, and its late outcome, if any, is dropped.
 
 Each catalog model (or model group) has its own queue, ``fp.model.<id>``; a
 worker started with ``--models`` consumes only those queues.
@@ -19,7 +26,7 @@ from inference.catalog import catalog_get, catalog_models
 
 def worker_queues(model_ids: list[str] | None, *, control: bool) -> list[str]:
     specs = catalog_models() if not model_ids else [catalog_get(m) for m in model_ids]
-    missing = [m for m, s in zip(model_ids or [], specs) if s is None]
+    missing = [m for m, s in zip(model_ids or [], specs, strict=False) if s is None]
     if missing:
         raise CommandError(f"unknown model(s): {', '.join(missing)}")
     queues = {spec.queue for spec in specs if spec is not None}
@@ -37,8 +44,10 @@ class Command(BaseCommand):
         parser.add_argument("--models", default="", help="Comma-separated model ids (default: all).")
         parser.add_argument("--no-control", action="store_true", help="Do not consume control jobs (sweeper).")
         parser.add_argument("--beat", action="store_true", help="Also run the periodic sweeper (one per cluster).")
-        parser.add_argument("--concurrency", type=int, default=1)
-        parser.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])
+        parser.add_argument("--concurrency", type=int, default=None,
+                            help="Jobs in flight (default: WORKER_CONCURRENCY with threads, 1 otherwise).")
+        parser.add_argument("--pool", default=None, choices=["prefork", "threads", "solo"],
+                            help="threads (default, WORKER_POOL): jobs share batches; prefork: one job per process.")
         parser.add_argument("--hostname", default="")
         parser.add_argument("--loglevel", default="INFO")
         parser.add_argument("--preload", default="", help="Comma-separated model ids to load at start.")
@@ -46,11 +55,13 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         model_ids = [m.strip() for m in options["models"].split(",") if m.strip()] or None
         queues = worker_queues(model_ids, control=not options["no_control"])
+        pool = options["pool"] or settings.WORKER_POOL
+        concurrency = options["concurrency"] or (settings.WORKER_CONCURRENCY if pool == "threads" else 1)
         argv = [
             "worker",
             f"--loglevel={options['loglevel']}",
-            f"--pool={options['pool']}",
-            f"--concurrency={options['concurrency']}",
+            f"--pool={pool}",
+            f"--concurrency={concurrency}",
             f"--queues={','.join(queues)}",
             "--without-gossip",
             "--without-mingle",

@@ -1,0 +1,170 @@
+"""Batching in a worker: concurrent jobs for one model and task kind run as one forward pass.
+
+With the threads pool (``runworker``'s default) up to ``WORKER_CONCURRENCY``
+``run_job`` messages are in flight in one worker process. Each ``run_job``
+hands its job id to the batcher of its (model, task kind, ``kind.batch_key``)
+and blocks until the batch that contains the job has been recorded; only then
+does the Celery task return and its message get acknowledged (``acks_late``).
+
+A batcher is one thread per key. It takes the first waiting job, gathers more
+for at most ``BATCH_WAIT_MS`` (only while other messages are in flight in this
+worker, so a lone job does not wait) or until ``BATCH_MAX_SIZE`` jobs, and calls
+``services.jobs_run`` once: one claim UPDATE, one ``kind.run``, one
+transaction for the outcomes. Jobs that arrive while a batch runs wait for
+the next one, so under load the batches fill themselves without waiting.
+
+With the prefork or solo pools a process runs one job at a time: there is
+nothing to gather, so ``gather_window_set(0)`` (see ``inference/signals.py``)
+makes the batcher run each job at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Hashable
+from concurrent.futures import Future
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+# How long an idle batcher thread lives before it ends (a new job starts it again).
+IDLE_EXIT_S = 60.0
+
+_gather = True  # False in pools that run one job per process at a time
+
+
+def gather_window_set(enabled: bool) -> None:
+    """Turn the gathering wait on (threads pool) or off (prefork, solo)."""
+    global _gather
+    _gather = enabled
+
+
+class Batcher:
+    """Gathers job ids for one batch key and runs them in batches, on its own thread."""
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self.pending: queue.SimpleQueue[tuple[str, Future]] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name=f"batcher-{key[0]}-{key[1]}", daemon=True)
+
+    def _take(self) -> list[tuple[str, Future]] | None:
+        """The next batch: the first waiting job plus what arrives within the window; None when idle."""
+        try:
+            first = self.pending.get(timeout=IDLE_EXIT_S)
+        except queue.Empty:
+            return None
+        batch = [first]
+        max_size = max(1, settings.BATCH_MAX_SIZE)
+        deadline = time.monotonic() + (settings.BATCH_WAIT_MS / 1000 if _gather else 0)
+        while len(batch) < max_size:
+            try:
+                batch.append(self.pending.get_nowait())  # already waiting: no need to sleep
+                continue
+            except queue.Empty:
+                pass
+            # Wait only while other messages are in flight in this worker and may
+            # join: a job on its own does not pay the window.
+            left = deadline - time.monotonic()
+            if left <= 0 or _in_flight() <= len(batch):
+                break
+            try:
+                batch.append(self.pending.get(timeout=min(left, 0.002)))
+            except queue.Empty:
+                continue
+        return batch
+
+    def _loop(self) -> None:
+        from . import services
+
+        while True:
+            batch = self._take()
+            if batch is None:
+                with _registry_lock:  # end only if nothing slipped in meanwhile
+                    if self.pending.empty():
+                        _registry.pop(self.key, None)
+                        return
+                continue
+            close_old_connections()
+            try:
+                with model_lock(self.key[0]):
+                    services.jobs_run(job_ids=[job_id for job_id, _ in batch])
+            except BaseException as exc:  # the futures must resolve whatever happens
+                logger.exception("batch %s of %d jobs failed", self.key[:2], len(batch))
+                for _, future in batch:
+                    future.set_exception(exc)
+            else:
+                for _, future in batch:
+                    future.set_result(None)
+
+
+def _in_flight() -> int:
+    """Messages this worker process has received and not yet finished (0 outside a worker)."""
+    from celery.worker import state
+
+    return len(state.reserved_requests)
+
+
+_registry: dict[Hashable, Batcher] = {}
+_registry_lock = threading.Lock()
+_model_locks: dict[str, threading.Lock] = {}
+
+
+def model_lock(model_id: str) -> threading.Lock:
+    """One run at a time per model in this process.
+
+    Batchers of different keys (text generation with other parameters) and
+    streaming jobs share a loaded model, and its tokenizer is not thread-safe
+    (the fast tokenizers raise "Already borrowed"). Torch already uses every
+    core for one forward pass, so running them one after another costs nothing.
+    """
+    with _registry_lock:
+        return _model_locks.setdefault(model_id, threading.Lock())
+
+
+def batch_key(job: Any) -> Hashable:
+    """Jobs with equal keys may share a forward pass: same model, same task kind, same ``kind.batch_key``."""
+    from .registry import kind_get
+
+    kind = kind_get(job.task_kind)
+    extra = kind.batch_key(job.input) if kind is not None else None
+    return (job.model_id, job.task_kind, extra)
+
+
+def job_submit_to_batch(*, job_id: str, key: Hashable) -> Future:
+    """Queue a job for the batcher of ``key``; the future resolves once its outcome is recorded."""
+    future: Future = Future()
+    with _registry_lock:
+        batcher = _registry.get(key)
+        started = batcher is None
+        if started:
+            batcher = _registry[key] = Batcher(key)
+        batcher.pending.put((job_id, future))
+    if started:
+        batcher.thread.start()
+    return future
+
+
+def job_run_batched(*, job_id: str) -> None:
+    """Run one job, batched with concurrent jobs of the same key; returns once its outcome is recorded.
+
+    A job that is not queued (a duplicate delivery, a cancelled job) returns at
+    once. Streaming jobs run alone, on the calling thread.
+    """
+    from . import services
+    from .models import InferenceJob, JobStatus
+
+    job = InferenceJob.objects.filter(id=job_id, status=JobStatus.QUEUED).only("id", "task_kind", "model_id",
+                                                                                "input").first()
+    if job is None:
+        return
+    if job.input.get("stream") or settings.BATCH_MAX_SIZE <= 1:
+        with model_lock(job.model_id):
+            services.job_run(job_id=job_id)
+        return
+    job_submit_to_batch(job_id=str(job.id), key=batch_key(job)).result()

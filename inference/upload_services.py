@@ -1,0 +1,170 @@
+"""Writes for uploaded models: create (web), build (worker), delete.
+
+The web process only checks the request, saves the uploaded file and enqueues
+``build_uploaded_model`` on the ``fp.model.uploads`` queue; unpacking and
+loading happen on a worker (``model_upload_build``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from .catalog import catalog_get
+from .models import BuildStatus, ModelVersion, UploadedModel
+from .registry import kind_get
+from .upload_validation import (
+    KIND_FAMILIES,
+    PICKLE_HINT,
+    UploadInvalid,
+    archive_format,
+    check_folder,
+    is_pickle_name,
+    run_example,
+    unpack_upload,
+)
+from .uploads import UPLOADS_QUEUE_GROUP, model_folder, upload_file_path, version_folder, version_model_path
+
+logger = logging.getLogger(__name__)
+
+NAME_PATTERN = re.compile(r"^[a-z0-9_-]{3,100}$")
+UPLOADS_QUEUE = f"fp.model.{UPLOADS_QUEUE_GROUP}"
+
+
+class UploadRejected(Exception):
+    """An upload refused before it is saved; ``field`` names the bad form field."""
+
+    def __init__(self, message: str, *, field: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+def model_upload_create(*, user: AbstractBaseUser, name: str, task_kind: str, description: str,
+                        file: UploadedFile) -> ModelVersion:
+    """Check an upload, save its file and enqueue its build; returns the new version (``building``).
+
+    Uploading a name again makes a new version; the previous ready one keeps
+    serving until this one is ready. Raises ``UploadRejected``.
+    """
+    name = (name or "").strip()
+    if not NAME_PATTERN.match(name):
+        raise UploadRejected("3 to 100 characters of a-z, 0-9, _ and -.", field="name")
+    if catalog_get(name) is not None:
+        raise UploadRejected(f"'{name}' is the id of a catalog model; choose another name.", field="name")
+    kind = kind_get(task_kind or "")
+    if kind is None or kind.internal or task_kind not in KIND_FAMILIES:
+        raise UploadRejected(f"one of {', '.join(KIND_FAMILIES)}.", field="task")
+    if file is None:
+        raise UploadRejected("this field is required.", field="file")
+    if is_pickle_name(file.name or ""):
+        raise UploadRejected(PICKLE_HINT, field="file")
+    file_format = archive_format(file.name or "")
+    if file_format is None:
+        raise UploadRejected("a .zip or .tar.gz of a transformers model folder, or a single .gguf file.", field="file")
+    if file_format == "gguf" and task_kind != "text-generation":
+        raise UploadRejected("a .gguf file can only serve text-generation.", field="file")
+    if file.size > settings.UPLOAD_MAX_BYTES:
+        raise UploadRejected(f"at most {settings.UPLOAD_MAX_BYTES:,} bytes (got {file.size:,}).", field="file",
+                             status=413)
+
+    from .tasks import build_uploaded_model
+
+    with transaction.atomic():
+        model, _ = UploadedModel.objects.select_for_update().get_or_create(
+            owner=user, name=name, defaults={"task_kind": task_kind, "description": description or ""})
+        model.task_kind = task_kind
+        if description:
+            model.description = description
+        model.save(update_fields=["task_kind", "description"])
+        last = model.versions.order_by("-number").values_list("number", flat=True).first() or 0
+        version = ModelVersion.objects.create(model=model, number=last + 1, task_kind=task_kind,
+                                              file_name=(file.name or "")[:255], file_format=file_format,
+                                              size_bytes=file.size)
+        target = upload_file_path(owner_id=user.pk, name=name, number=version.number, file_format=file_format)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as out:
+            for chunk in file.chunks():
+                out.write(chunk)
+        build_uploaded_model.apply_async_on_commit(args=(version.id,), queue=UPLOADS_QUEUE)
+    return version
+
+
+def model_upload_build(*, version_id: int) -> ModelVersion | None:
+    """Unpack, check and try a version (worker side); it ends ``ready`` or ``failed`` with a message.
+
+    A failed version leaves no files behind. A ready one supersedes older
+    versions, whose rows and files are removed. None when the version is
+    gone (deleted meanwhile) or was built already.
+    """
+    version = ModelVersion.objects.select_related("model").filter(id=version_id).first()
+    if version is None or version.build_status != BuildStatus.BUILDING:
+        return None
+    model = version.model
+    upload = upload_file_path(owner_id=model.owner_id, name=model.name, number=version.number,
+                              file_format=version.file_format)
+    folder = version_folder(owner_id=model.owner_id, name=model.name, number=version.number)
+    try:
+        if not upload.exists():
+            raise UploadInvalid("The uploaded file is missing on the server; upload it again.")
+        if folder.exists():
+            shutil.rmtree(folder)
+        path = unpack_upload(upload=upload, file_format=version.file_format, dest=folder,
+                             max_files=settings.UPLOAD_MAX_FILES, max_unpacked=settings.UPLOAD_MAX_UNPACKED_BYTES)
+        family = "causal-lm" if version.file_format == "gguf" else check_folder(path, version.task_kind)
+        run_example(model_id=model.name, path=version_model_path(version), family=family,
+                    kind_name=version.task_kind, options={}, cache_dir=Path(settings.MODEL_CACHE_DIR))
+    except Exception as exc:  # every failure is the version's outcome, told to its owner
+        if not isinstance(exc, UploadInvalid):
+            logger.exception("building uploaded model %s v%s failed", model.name, version.number)
+        message = str(exc) if isinstance(exc, UploadInvalid) else f"The build failed: {exc}"
+        shutil.rmtree(folder, ignore_errors=True)
+        upload.unlink(missing_ok=True)
+        _remove_if_empty(model_folder(owner_id=model.owner_id, name=model.name))
+        ModelVersion.objects.filter(id=version.id).update(build_status=BuildStatus.FAILED, build_message=message,
+                                                          built_at=timezone.now())
+        version.refresh_from_db()
+        return version
+    upload.unlink(missing_ok=True)
+    updated = ModelVersion.objects.filter(id=version.id, build_status=BuildStatus.BUILDING).update(
+        build_status=BuildStatus.READY, family=family, built_at=timezone.now(),
+        build_message=f"Ready: a {family} model serving {version.task_kind}.")
+    if not updated:  # deleted while it was building
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    for older in ModelVersion.objects.filter(model=model, number__lt=version.number):
+        shutil.rmtree(version_folder(owner_id=model.owner_id, name=model.name, number=older.number),
+                      ignore_errors=True)
+        older.delete()
+    version.refresh_from_db()
+    return version
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Removes ``folder`` and then its parent when they hold nothing."""
+    for candidate in (folder, folder.parent):
+        try:
+            candidate.rmdir()
+        except OSError:
+            return
+
+
+def model_upload_delete(*, user: AbstractBaseUser, name: str) -> None:
+    """Remove one of ``user``'s models: every version's files and rows.
+
+    Raises ``UploadedModel.DoesNotExist`` for a name the user does not own.
+    """
+    model = UploadedModel.objects.get(owner=user, name=name)
+    folder = model_folder(owner_id=user.pk, name=name)
+    model.delete()
+    shutil.rmtree(folder, ignore_errors=True)
+    _remove_if_empty(folder.parent)
