@@ -29,6 +29,7 @@ _ERRORS = {
     "404": "Unknown model.",
     "409": "The model is in the catalog but not installed here (the message says how to install it).",
     "413": "The request body is too large.",
+    "415": "The content type is neither application/json nor multipart/form-data.",
     "422": "The job ran and failed (the message says why).",
     "429": "Rate limit, jobs in flight or monthly allowance exceeded (see Retry-After).",
     "503": "The model's queue is full (see Retry-After).",
@@ -36,7 +37,8 @@ _ERRORS = {
 
 
 def _error_response(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    schema = {"$ref": "#/components/schemas/Error"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def add_task_endpoints(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
@@ -51,6 +53,12 @@ def add_task_endpoints(result: dict[str, Any], generator, request, public) -> di
         schema = kind.request_schema()
         components[request_name] = {k: v for k, v in schema.items() if k != "example"}
         components[response_name] = kind.response_schema
+        ok_content: dict[str, Any] = {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{response_name}"}, "example": kind.response_example}}
+        if any(p.name == "stream" for p in kind.params):
+            ok_content["text/event-stream"] = {"schema": {"type": "string", "description": (
+                "With \"stream\": true or Accept: text/event-stream: server-sent events `job`, then `text` "
+                "({delta, output}) as it is written, then `done` (the result) or `error`.")}}
         multipart = any(p.type == "image" for p in kind.params)
         content: dict[str, Any] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{request_name}"},
                                                         "example": kind.example}}
@@ -69,8 +77,7 @@ def add_task_endpoints(result: dict[str, Any], generator, request, public) -> di
                             "description": "wait=N (seconds) or respond-async"}],
             "requestBody": {"required": True, "content": content},
             "responses": {
-                "200": {"description": "The result.", "content": {"application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{response_name}"}, "example": kind.response_example}},
+                "200": {"description": "The result.", "content": ok_content,
                     "headers": {h: {"schema": {"type": "string"}} for h in ("X-Request-Id", "X-Queue-Ms",
                                                                            "X-Compute-Ms", "X-Model")}},
                 "202": {"description": "Accepted: the job is still running; poll its Location.",

@@ -22,7 +22,7 @@ urlpatterns = [
     path("models/<str:model_id>", apis.ModelDetailApi.as_view(), name="model-detail"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("redoc", SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html"), name="redoc"),
 ]
 # One endpoint per task kind, generated from the registry.
 urlpatterns += [

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from .models import UserAPIKey
 
@@ -15,3 +20,53 @@ def api_key_list(*, user: AbstractBaseUser) -> QuerySet[UserAPIKey]:
 def api_key_get(*, user: AbstractBaseUser, prefix: str) -> UserAPIKey:
     """A key of ``user`` by prefix; another user's key is DoesNotExist (a 404)."""
     return UserAPIKey.objects.get(user=user, prefix=prefix)
+
+
+# Usage: compute time recorded on each job (InferenceJob.compute_ms), summed with the ORM.
+
+def _jobs_since(*, user: AbstractBaseUser, since: datetime) -> QuerySet:
+    from inference.models import InferenceJob
+
+    return InferenceJob.objects.filter(owner=user, created_at__gte=since).order_by()
+
+
+def usage_total(*, user: AbstractBaseUser, since: datetime) -> dict[str, Any]:
+    """``{"jobs": n, "compute_seconds": s}`` for the user's jobs created since ``since``."""
+    row = _jobs_since(user=user, since=since).aggregate(jobs=Count("id"), ms=Sum("compute_ms"))
+    return {"jobs": row["jobs"], "compute_seconds": (row["ms"] or 0) / 1000}
+
+
+def usage_by_day(*, user: AbstractBaseUser, days: int = 30, today: date | None = None) -> list[dict[str, Any]]:
+    """One row per day of the last ``days`` days (oldest first, empty days included), in the current time zone."""
+    today = today or timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    since = timezone.make_aware(datetime.combine(first, time.min))
+    rows = (_jobs_since(user=user, since=since)
+            .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+            .values("day").annotate(jobs=Count("id"), ms=Sum("compute_ms")).order_by("day"))
+    found = {row["day"]: row for row in rows}
+    result = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        row = found.get(day, {})
+        result.append({"day": day, "jobs": row.get("jobs", 0), "compute_seconds": (row.get("ms") or 0) / 1000})
+    return result
+
+
+def usage_by_kind(*, user: AbstractBaseUser, since: datetime) -> list[dict[str, Any]]:
+    """Jobs and compute seconds per task kind, most compute first."""
+    rows = (_jobs_since(user=user, since=since).values("task_kind")
+            .annotate(jobs=Count("id"), ms=Sum("compute_ms")).order_by("task_kind"))
+    result = [{"task_kind": row["task_kind"], "jobs": row["jobs"], "compute_seconds": (row["ms"] or 0) / 1000}
+              for row in rows]
+    return sorted(result, key=lambda row: -row["compute_seconds"])
+
+
+def usage_by_key(*, user: AbstractBaseUser, since: datetime) -> list[dict[str, Any]]:
+    """Jobs and compute seconds per API key (name and prefix); jobs without a key are the sandbox's."""
+    rows = (_jobs_since(user=user, since=since).values("api_key__name", "api_key__prefix")
+            .annotate(jobs=Count("id"), ms=Sum("compute_ms")).order_by("api_key__prefix"))
+    result = [{"name": row["api_key__name"] or "sandbox", "prefix": row["api_key__prefix"] or "",
+               "is_sandbox": row["api_key__prefix"] is None, "jobs": row["jobs"],
+               "compute_seconds": (row["ms"] or 0) / 1000} for row in rows]
+    return sorted(result, key=lambda row: -row["compute_seconds"])
