@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.conf import settings
@@ -20,6 +21,31 @@ TERMINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
+class OrderedJSONField(models.JSONField):
+    """JSON kept as written: PostgreSQL's ``json`` type, not ``jsonb``, which reorders keys.
+
+    A job's output lists probabilities highest first; ``jsonb`` would sort the
+    labels alphabetically. Nothing queries inside outputs, so ``json`` loses nothing.
+    """
+
+    def db_type(self, connection):
+        if connection.vendor == "postgresql":
+            return "json"
+        return super().db_type(connection)
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if connection.vendor == "postgresql" and value is not None and not hasattr(value, "as_sql"):
+            from psycopg.types.json import Json
+
+            return Json(value, dumps=lambda obj: json.dumps(obj, cls=self.encoder))
+        return super().get_db_prep_value(value, connection, prepared)
+
+    def from_db_value(self, value, expression, connection):
+        if value is not None and not isinstance(value, (str, bytes, bytearray)):
+            return value  # psycopg already decoded the json column (keeping key order)
+        return super().from_db_value(value, expression, connection)
+
+
 class InferenceJob(models.Model):
     """The source of truth for a job's status and result (Celery keeps no results)."""
 
@@ -33,7 +59,7 @@ class InferenceJob(models.Model):
     model_id = models.CharField(max_length=120)
     input = models.JSONField()
     status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    output = models.JSONField(null=True, blank=True)
+    output = OrderedJSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)

@@ -43,7 +43,7 @@ class Worker:
         self.log_path = log_dir / f"worker-{name}.log"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60) -> "Worker":
+    def start(self, timeout: float = 60) -> Worker:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
