@@ -86,6 +86,8 @@ def _submit(request: HttpRequest, kind_name: str) -> Submitted:
         model_id = data.pop("model", None)
         if model_id is not None and not isinstance(model_id, str):
             raise BodyError(400, "invalid", "model: must be a string (a model id)", field="model")
+        if model_id is not None and ("\x00" in model_id or len(model_id) > 200):
+            raise BodyError(404, "unknown_model", "Unknown model.", field="model")
         if request.headers.get("Accept", "").startswith("text/event-stream") and kind.name == "text-generation":
             data["stream"] = True
         allowance_check(user=user)

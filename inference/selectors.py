@@ -14,6 +14,8 @@ def model_resolve(*, model_id: str, user: AbstractBaseUser | None, include_unrea
 
     Another user's uploaded model resolves to None, exactly like an unknown id.
     """
+    if "\x00" in model_id:  # never a model id; PostgreSQL refuses NUL in a query
+        return None
     spec = catalog_get(model_id)
     if spec is not None:
         return spec
@@ -36,6 +38,8 @@ def model_list(*, user: AbstractBaseUser | None, kind: str | None = None) -> lis
 
 def job_list(*, user: AbstractBaseUser, status: str | None = None, task_kind: str | None = None) -> QuerySet[InferenceJob]:
     jobs = InferenceJob.objects.filter(owner=user)
+    if "\x00" in (status or "") + (task_kind or ""):
+        return jobs.none()
     if status:
         jobs = jobs.filter(status=status)
     if task_kind:

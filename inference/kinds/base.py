@@ -229,6 +229,8 @@ def _clean_one(p: Param, value: Any, count_tokens: Callable[[str], int] | None, 
             raise InputError(label, "must be a string")
         if p.required and not value.strip():
             raise InputError(label, "must not be empty")
+        if "\x00" in value:
+            raise InputError(label, "must not contain NUL characters (\\u0000)")
         if p.max_chars is not None and len(value) > p.max_chars:
             raise InputError(label, f"at most {p.max_chars:,} characters (got {len(value):,})")
         if p.max_tokens is not None and count_tokens is not None:
@@ -259,6 +261,8 @@ def _clean_one(p: Param, value: Any, count_tokens: Callable[[str], int] | None, 
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
             raise InputError(label, "must be a list of strings or a comma-separated string")
+        if any("\x00" in v for v in items):
+            raise InputError(label, "must not contain NUL characters (\\u0000)")
         items = [v.strip() for v in items if v.strip()]
         if not items and p.required:
             raise InputError(label, "give at least one label")
