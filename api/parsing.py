@@ -49,7 +49,8 @@ def read_body(request: HttpRequest, kind: TaskKind) -> dict[str, Any]:
         raise BodyError(400, "invalid", "The request body is empty; send a JSON object.")
     if content_type and content_type != "application/json":
         raise BodyError(415, "unsupported_media_type",
-                        f"Content type '{content_type}' is not supported; send application/json or multipart/form-data.")
+                        f"Content type '{content_type}' is not supported; "
+                        "send application/json or multipart/form-data.")
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -130,7 +130,8 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         id="efficientnet-lite0", name="EfficientNet-Lite0 (ImageNet-1k)", family="efficientnet",
-        kinds=("image-classification", "image-vectorisation"), source="bundled", locate=bundled.efficientnet_lite0_weights,
+        kinds=("image-classification", "image-vectorisation"), source="bundled",
+        locate=bundled.efficientnet_lite0_weights,
         description=("A compact image classifier trained on ImageNet-1k: it knows ImageNet's 1,000 classes "
                      "(animals, objects, food, vehicles...). Labels you give are matched to those classes by name, "
                      "synonym and meaning; labels it cannot match are reported as unmatched. Free-form labels "

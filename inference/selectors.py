@@ -36,7 +36,8 @@ def model_list(*, user: AbstractBaseUser | None, kind: str | None = None) -> lis
     return specs
 
 
-def job_list(*, user: AbstractBaseUser, status: str | None = None, task_kind: str | None = None) -> QuerySet[InferenceJob]:
+def job_list(*, user: AbstractBaseUser, status: str | None = None,
+             task_kind: str | None = None) -> QuerySet[InferenceJob]:
     jobs = InferenceJob.objects.filter(owner=user)
     if "\x00" in (status or "") + (task_kind or ""):
         return jobs.none()

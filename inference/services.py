@@ -350,7 +350,8 @@ def jobs_sweep() -> dict[str, int]:
     now = timezone.now()
     counts = {"requeued": 0, "failed": 0, "resent": 0, "expired": 0}
     stale_before = now - timedelta(seconds=settings.JOB_HARD_TIME_LIMIT_S + 5)
-    for job in InferenceJob.objects.filter(status=JobStatus.RUNNING, started_at__lt=stale_before).select_related("owner"):
+    stale = InferenceJob.objects.filter(status=JobStatus.RUNNING, started_at__lt=stale_before)
+    for job in stale.select_related("owner"):
         outcome = job_requeue_or_fail(job=job, reason="the worker running it stopped before it finished")
         if outcome in counts:
             counts[outcome] += 1
@@ -359,7 +360,8 @@ def jobs_sweep() -> dict[str, int]:
     for job_id in list(expired.values_list("id", flat=True)):
         if InferenceJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
             status=JobStatus.FAILED, finished_at=now,
-            error=f"No worker took the job within {settings.JOB_QUEUED_TIMEOUT_S} s; is a worker running for its model?",
+            error=f"No worker took the job within {settings.JOB_QUEUED_TIMEOUT_S} s; "
+                  "is a worker running for its model?",
         ):
             counts["expired"] += 1
             events.publish(job_id, "done", status=JobStatus.FAILED)

@@ -18,7 +18,8 @@ from .workers import Worker, flush_queues
 
 @pytest.fixture
 def user(db):
-    return get_user_model().objects.create_user(username="alice", email="alice@example.com", password="s3cret-pass-word")
+    return get_user_model().objects.create_user(username="alice", email="alice@example.com",
+                                                password="s3cret-pass-word")
 
 
 @pytest.fixture
@@ -65,7 +66,8 @@ def tiny_models():
         "tiny-gpt2": (tinymodels.build_tiny_gpt2, "causal-lm", ["text-generation", "qa", "summarisation"]),
         "tiny-t5": (tinymodels.build_tiny_t5, "seq2seq", ["text-generation", "qa", "summarisation"]),
         "tiny-clip": (tinymodels.build_tiny_clip, "clip",
-                      ["image-classification", "image-vectorisation", "image-text-vectorisation", "text-vectorisation"]),
+                      ["image-classification", "image-vectorisation", "image-text-vectorisation",
+                       "text-vectorisation"]),
         "tiny-encoder": (tinymodels.build_tiny_sentence_encoder, "sentence-encoder",
                          ["text-vectorisation", "text-classification"]),
         "tiny-nli": (tinymodels.build_tiny_nli, "nli", ["text-classification"]),

@@ -37,7 +37,8 @@ class Emotion(TaskKind):
                         "description": "Comma-separated emotions, strongest first (a list for a list of texts)."},
             "scores": {"description": "Only with scores=true: every label's score (a list for a list of texts).",
                        "oneOf": [{"type": "object", "additionalProperties": {"type": "number"}},
-                                 {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "number"}}}]},
+                                 {"type": "array",
+                                  "items": {"type": "object", "additionalProperties": {"type": "number"}}}]},
         },
         "required": ["emotion"],
     }

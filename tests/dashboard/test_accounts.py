@@ -75,7 +75,8 @@ def test_password_reset_by_email(client, user):
     link = re.search(r"https?://[^/]+(/password/reset/\S+/)", mail.outbox[0].body).group(1)
     response = client.get(link, follow=True)
     form_url = response.redirect_chain[-1][0]
-    response = client.post(form_url, {"new_password1": "fresh-long-passphrase", "new_password2": "fresh-long-passphrase"})
+    response = client.post(form_url, {"new_password1": "fresh-long-passphrase",
+                                      "new_password2": "fresh-long-passphrase"})
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.check_password("fresh-long-passphrase")
