@@ -96,16 +96,20 @@ def job_submit(*, user: AbstractBaseUser, api_key: Any | None, kind_name: str, m
                                   f"allowed at once is {max_in_flight}; wait for some to finish.",
                                   headers={"Retry-After": "1"})
         job = InferenceJob.objects.create(owner=user, api_key=api_key, task_kind=kind.name,
-                                          model_id=spec.id, input=cleaned)
-        job_enqueue(job=job, spec=spec)
+                                          model_id=spec.id, input=cleaned, enqueued_at=timezone.now())
+        job_enqueue(job=job, spec=spec, stamped=True)
     return job
 
 
-def job_enqueue(*, job: InferenceJob, spec: ModelSpec | None = None) -> None:
-    """Send the job's Celery task to its model's queue after the current transaction commits."""
+def job_enqueue(*, job: InferenceJob, spec: ModelSpec | None = None, stamped: bool = False) -> None:
+    """Send the job's Celery task to its model's queue after the current transaction commits.
+
+    ``stamped``: the row's ``enqueued_at`` is already set (a new job), saving a write.
+    """
     from .tasks import run_job
 
-    InferenceJob.objects.filter(id=job.id).update(enqueued_at=timezone.now())
+    if not stamped:
+        InferenceJob.objects.filter(id=job.id).update(enqueued_at=timezone.now())
     spec = spec or model_resolve(model_id=job.model_id, user=job.owner, include_unready=True)
     # A model deleted while its job waited: any worker fails it with a reason.
     queue = spec.queue if spec is not None else "fp.default"

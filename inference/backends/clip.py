@@ -36,6 +36,7 @@ from PIL import Image
 from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel, PreTrainedTokenizerBase
 
 from inference.backends.base import Backend, BackendError, LoadTarget
+from inference.backends.sentence_encoder import tokenized_batches
 
 DEFAULT_LABEL_TEMPLATE = "a photo of a {}."
 DEFAULT_BATCH_SIZE = 16
@@ -115,14 +116,8 @@ class ClipBackend(Backend):
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
         """(len(texts), dim) float32 unit rows in the joint space; long texts are truncated."""
         chunks: list[torch.Tensor] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(
-                list(texts[start : start + self.batch_size]),
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            ).to(self.target.device)
+        for batch in tokenized_batches(self.tokenizer, texts, batch_size=self.batch_size,
+                                       max_length=self.max_length, device=self.target.device):
             features = _features(
                 self.model.get_text_features(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
             )

@@ -23,7 +23,7 @@ Catalog ``options`` read here:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,20 @@ def model_max_length(
     if requested is not None:
         limits.append(int(requested))
     return min(limits) if limits else 512
+
+
+def tokenized_batches(
+    tokenizer: Any, texts: Sequence[str], *, batch_size: int, max_length: int, device: torch.device
+) -> Iterator[Any]:
+    """``texts`` tokenized in padded, truncated batches of ``batch_size``, on ``device``."""
+    for start in range(0, len(texts), batch_size):
+        yield tokenizer(
+            list(texts[start : start + batch_size]),
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        ).to(device)
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -166,14 +180,8 @@ class SentenceEncoderBackend(Backend):
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         """Embeddings of ``texts`` as a (len(texts), dim) float32 tensor of unit rows."""
         chunks: list[torch.Tensor] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(
-                list(texts[start : start + self.batch_size]),
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            ).to(self.target.device)
+        for batch in tokenized_batches(self.tokenizer, texts, batch_size=self.batch_size,
+                                       max_length=self.max_length, device=self.target.device):
             hidden = self.model(**batch).last_hidden_state
             pooled = mean_pool(hidden, batch["attention_mask"])
             chunks.append(torch.nn.functional.normalize(pooled, p=2, dim=-1).cpu())

@@ -39,6 +39,7 @@ from inference.backends.sentence_encoder import (
     load_text_model,
     mean_pool,
     model_max_length,
+    tokenized_batches,
 )
 
 DEFAULT_THRESHOLD = 0.5
@@ -135,14 +136,8 @@ class SequenceClassifierBackend(Backend):
     def emotion_scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Per text, the probability of every label (sigmoid if multi-label, else softmax)."""
         results: list[dict[str, float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(
-                list(texts[start : start + self.batch_size]),
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            ).to(self.target.device)
+        for batch in tokenized_batches(self.tokenizer, texts, batch_size=self.batch_size,
+                                       max_length=self.max_length, device=self.target.device):
             logits = self._logits(dict(batch)).to(torch.float32)
             if self.multi_label:
                 probabilities = torch.sigmoid(logits)
