@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Sum
 from django.utils import timezone
 
+from inference import events
 from inference.models import InferenceJob, JobStatus
 
 
@@ -28,13 +29,16 @@ def rate_limit_check(*, subject: str) -> None:
         return
     now = time.time()
     window = int(now // 60)
-    key = f"rate:{subject}:{window}"
-    cache.add(key, 0, timeout=70)
+    key = f"fp:rate:{subject}:{window}"
+    # One round trip on a shared connection pool (Django's cache made a
+    # connection per request under ASGI). Without Redis, no rate limit.
     try:
-        count = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=70)
-        count = 1
+        pipe = events.redis_client().pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, 70, nx=True)
+        count = pipe.execute()[0]
+    except redis.RedisError:
+        return
     if count > limit:
         retry_after = max(1, int(60 - now % 60) + 1)
         raise LimitExceeded(429, "rate_limited", f"Rate limit of {limit} requests a minute per key reached; "
@@ -56,21 +60,57 @@ def compute_seconds_this_month(*, user) -> float:
     return (total["ms"] or 0) / 1000
 
 
+def compute_seconds_this_month_cached(*, user) -> float:
+    """The month's compute seconds, summed at most every ``ALLOWANCE_CACHE_S`` per user.
+
+    Summing a busy user's month on every request grows with their jobs; the
+    allowance may be overrun by what finishes within that window.
+    """
+    key = f"fp:allowance:{user.pk}:{month_start():%Y-%m}"
+    try:
+        cached = events.redis_client().get(key)
+        if cached is not None:
+            return float(cached)
+    except redis.RedisError:
+        return compute_seconds_this_month(user=user)
+    used = compute_seconds_this_month(user=user)
+    try:
+        events.redis_client().set(key, used, ex=settings.ALLOWANCE_CACHE_S)
+    except redis.RedisError:
+        pass
+    return used
+
+
 def allowance_check(*, user) -> None:
     """Refuse new jobs once the month's compute seconds are spent (429 until the 1st)."""
     allowance = settings.MONTHLY_COMPUTE_SECONDS
     if allowance <= 0:
         return
-    used = compute_seconds_this_month(user=user)
+    used = compute_seconds_this_month_cached(user=user)
     if used >= allowance:
         retry_after = int((next_month_start() - timezone.now()).total_seconds())
         raise LimitExceeded(429, "allowance_spent", f"The monthly allowance of {allowance:,} compute seconds is "
                             f"spent ({used:,.1f} s used); it renews on {next_month_start():%Y-%m-%d}.", retry_after)
 
 
-def queue_depth_check(*, model_id: str) -> None:
+def _queued(model_id: str, user) -> int:
+    """Messages waiting in the model's worker queue (one LLEN); the queued rows where the broker is not Redis."""
+    from inference.selectors import model_resolve
+
+    spec = model_resolve(model_id=model_id, user=user)
+    broker = settings.CELERY_BROKER_URL
+    if spec is not None and broker.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            return int(events.redis_client(broker).llen(spec.queue))
+        except redis.RedisError:
+            pass
+    return InferenceJob.objects.filter(model_id=model_id, status=JobStatus.QUEUED).count()
+
+
+def queue_depth_check(*, model_id: str, user=None) -> None:
     """503 with Retry-After when a model's queue is full."""
-    queued = InferenceJob.objects.filter(model_id=model_id, status=JobStatus.QUEUED).count()
-    if queued >= settings.API_MAX_QUEUED_PER_MODEL:
+    limit = settings.API_MAX_QUEUED_PER_MODEL
+    queued = _queued(model_id, user) if limit > 0 else 0
+    if queued >= limit:
         raise LimitExceeded(503, "queue_full", f"The queue for '{model_id}' is full ({queued} jobs waiting); "
                             "retry shortly.", 5)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -36,7 +36,7 @@ from .errors import error_response
 from .limits import LimitExceeded, allowance_check, queue_depth_check, rate_limit_check
 from .parsing import BodyError, read_body
 from .serializers import job_json
-from .waiting import job_events, wait_for_job
+from .waiting import inbox_open, job_events, job_read, run_sync, wait_for_job
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait=(\d+(?:\.\d+)?)")
 
@@ -72,7 +72,7 @@ def _authenticate(request: HttpRequest) -> tuple[Any, Any] | HttpResponse:
     return _unauthorized()
 
 
-def _submit(request: HttpRequest, kind_name: str) -> Submitted:
+def _submit(request: HttpRequest, kind_name: str, job_id: uuid.UUID | None = None) -> Submitted:
     kind = kind_get(kind_name)
     if kind is None or kind.internal:
         return Submitted(error=error_response(404, "unknown_task_kind", f"No task kind '{kind_name}'."))
@@ -91,9 +91,9 @@ def _submit(request: HttpRequest, kind_name: str) -> Submitted:
         if request.headers.get("Accept", "").startswith("text/event-stream") and kind.name == "text-generation":
             data["stream"] = True
         allowance_check(user=user)
-        queue_depth_check(model_id=model_id or kind.default_model)
+        queue_depth_check(model_id=model_id or kind.default_model, user=user)
         job = services.job_submit(user=user, api_key=api_key, kind_name=kind.name, model_id=model_id, data=data,
-                                  max_in_flight=settings.API_MAX_JOBS_IN_FLIGHT)
+                                  max_in_flight=settings.API_MAX_JOBS_IN_FLIGHT, job_id=job_id)
     except BodyError as exc:
         fields = {exc.field: [exc.message]} if exc.field else None
         return Submitted(error=error_response(exc.status, exc.code, exc.message, fields=fields))
@@ -147,10 +147,11 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
 async def _stream(job: InferenceJob):
     """Server-sent events: ``job``, then ``text`` as it is written, then ``done`` (or ``error``)."""
     finished = False
+    events = job_events(job.id, timeout=settings.JOB_HARD_TIME_LIMIT_S + 30)
     try:
         yield _sse("job", {"id": str(job.id), "status": job.status, "model": job.model_id})
         previous = ""
-        async for message in job_events(job.id, timeout=settings.JOB_HARD_TIME_LIMIT_S + 30):
+        async for message in events:
             if message["event"] == "text":
                 text = message.get("output", "")
                 yield _sse("text", {"delta": text[len(previous):] if text.startswith(previous) else text,
@@ -168,9 +169,10 @@ async def _stream(job: InferenceJob):
                 return
         yield _sse("error", {"id": str(job.id), "status": "timeout", "message": "The job did not finish in time."})
     finally:
+        await events.aclose()
         if not finished:
             # The client went away (or the wait timed out): stop generating for nobody.
-            await sync_to_async(services.job_cancel)(job=job)
+            await run_sync(services.job_cancel)(job=job)
 
 
 @csrf_exempt
@@ -180,23 +182,38 @@ async def task_endpoint(request: HttpRequest, kind_name: str) -> HttpResponse:
         response = error_response(405, "method_not_allowed", f"Use POST /api/{kind_name}.")
         response["Allow"] = "POST"
         return response
-    submitted = await sync_to_async(_submit)(request, kind_name)
+    # Listen before submitting: the job's "done" message cannot be missed, and
+    # the row need not be read before waiting.
+    wait = _wait_seconds(request)
+    job_id = uuid.uuid4()
+    inbox = await inbox_open(job_id) if wait > 0 else None
+    try:
+        submitted = await run_sync(_submit)(request, kind_name, job_id)
+    except BaseException:
+        if inbox is not None:
+            await inbox.close()
+        raise
     if submitted.error is not None:
+        if inbox is not None:
+            await inbox.close()
         return submitted.error
     job = submitted.job
     if job.input.get("stream"):
+        # The stream is read later, possibly on another event loop (Django's test
+        # client), so it listens on its own and reads the row first.
+        if inbox is not None:
+            await inbox.close()
         response = StreamingHttpResponse(_stream(job), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         response["X-Job-Id"] = str(job.id)
         return response
-    wait = _wait_seconds(request)
-    if wait <= 0:
+    if inbox is None:
         return _accepted(job)
     try:
-        ended = await wait_for_job(job.id, timeout=wait)
+        ended = await wait_for_job(job.id, timeout=wait, inbox=inbox)
     except asyncio.CancelledError:
         raise  # the client left; the job goes on and can be fetched by id
     if ended is None:
-        return _accepted(await InferenceJob.objects.aget(id=job.id))
+        return _accepted(await job_read(job.id))
     return job_result_response(ended)

@@ -1,76 +1,247 @@
 """Waiting for a job without holding a thread: Redis pub/sub in the event loop.
 
-Subscribe first, then read the row once (so a job that ended in between is not
-missed), then await the job's "done" message. Streaming reads "text"
-messages from the same channel.
+One pub/sub connection per event loop (per web process) serves every waiting
+request: a request opens an ``Inbox`` for its job's channel (``SUBSCRIBE``,
+confirmed before it returns), one reader task hands each message to the
+inboxes of its channel, and the inbox is closed (``UNSUBSCRIBE`` once nobody
+waits on the channel) when the request ends. A connection per request cost
+each request a TCP connect and handshake.
+
+A task endpoint opens the inbox before it submits the job, so no event can be
+missed and the row need not be read first; a job's "done" message carries its
+outcome (``inference.services.jobs_finish``), so the answer needs no read
+either. Rarer endings (cancelled, failed by the sweeper) say only the
+status, and the row is read then. Streaming reads "text" messages from the
+same channel. If nothing arrives for 5 s the row is read, so a lost message
+(a Redis restart) never leaves a request hanging.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import redis.asyncio as aioredis
+from asgiref.sync import AsyncToSync, sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 
 from inference import events
 from inference.models import InferenceJob
 
-_clients: dict[int, aioredis.Redis] = {}
+logger = logging.getLogger(__name__)
+
+QUIET_CHECK_S = 5.0
 
 
-def _client() -> aioredis.Redis:
-    """One client (connection pool) per event loop."""
-    loop_id = id(asyncio.get_running_loop())
-    client = _clients.get(loop_id)
-    if client is None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL, max_connections=1024)
-        _clients[loop_id] = client
-    return client
+def run_sync(fn):
+    """``fn`` (database work) on the event loop's thread pool, not on a thread made for the request.
+
+    Under an ASGI server Django runs sync code (``thread_sensitive=True``) on a
+    thread made for each request, so every request opened its own database
+    connection. Pool threads keep theirs (``CONN_MAX_AGE``); stale or broken
+    ones are dropped first, as Django does at the start of a request. When a
+    sync caller waits above this request (Django's test client, a WSGI
+    adapter), ``fn`` runs on that caller's thread, as Django would run it, so
+    it sees the caller's transaction.
+    """
+
+    def pooled_call(*args: Any, **kwargs: Any) -> Any:
+        close_old_connections()
+        return fn(*args, **kwargs)
+
+    pooled = sync_to_async(pooled_call, thread_sensitive=False)
+    inline = sync_to_async(fn, thread_sensitive=True)
+
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        if getattr(AsyncToSync.executors, "current", None) is not None:
+            return await inline(*args, **kwargs)
+        return await pooled(*args, **kwargs)
+
+    return run
 
 
-async def job_events(job_id, timeout: float) -> AsyncIterator[dict[str, Any]]:
+def _job_read(job_id) -> InferenceJob:
+    return InferenceJob.objects.get(id=job_id)
+
+
+job_read = run_sync(_job_read)
+
+
+class Inbox:
+    """The messages of one job's channel, for one waiting request."""
+
+    def __init__(self, listener: Listener, channel: str) -> None:
+        self.listener = listener
+        self.channel = channel
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.closed = False
+
+    async def get(self, timeout: float) -> dict[str, Any] | None:
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.listener.release(self)
+
+
+class Listener:
+    """One pub/sub connection and one reader task for every inbox of an event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        client = aioredis.Redis.from_url(settings.REDIS_URL)
+        self.pubsub = client.pubsub()
+        self.inboxes: dict[str, set[Inbox]] = {}
+        self.confirmations: dict[str, list[asyncio.Future]] = {}
+        self.reader: asyncio.Task | None = None
+        self.lock = asyncio.Lock()
+
+    async def open(self, job_id) -> Inbox:
+        """An inbox for ``job_id``, subscribed (Redis confirmed it) before this returns."""
+        channel = events.channel(job_id)
+        inbox = Inbox(self, channel)
+        async with self.lock:
+            waiting = self.inboxes.setdefault(channel, set())
+            waiting.add(inbox)
+            if len(waiting) > 1:
+                return inbox  # the channel is subscribed already
+            confirmed = asyncio.get_running_loop().create_future()
+            self.confirmations.setdefault(channel, []).append(confirmed)
+            try:
+                await self.pubsub.subscribe(channel)
+            except Exception:
+                waiting.discard(inbox)
+                raise
+            self._start_reader()
+        try:
+            await asyncio.wait_for(asyncio.shield(confirmed), QUIET_CHECK_S)
+        except TimeoutError:
+            logger.warning("no confirmation of the subscription to %s", channel)
+        return inbox
+
+    async def release(self, inbox: Inbox) -> None:
+        async with self.lock:
+            waiting = self.inboxes.get(inbox.channel)
+            if waiting is None:
+                return
+            waiting.discard(inbox)
+            if waiting:
+                return
+            del self.inboxes[inbox.channel]
+            try:
+                await self.pubsub.unsubscribe(inbox.channel)
+            except Exception:  # the connection is gone; a new one subscribes only what is open
+                pass
+
+    def _start_reader(self) -> None:
+        if self.reader is None or self.reader.done():
+            self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self.pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis went away: retry; waiters fall back to reading rows
+                logger.warning("job event listener lost its Redis connection; reconnecting", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            if message is None:
+                continue
+            channel = message["channel"]
+            channel = channel.decode() if isinstance(channel, bytes) else channel
+            if message["type"] == "subscribe":
+                for confirmed in self.confirmations.pop(channel, []):
+                    if not confirmed.done():
+                        confirmed.set_result(None)
+                continue
+            if message["type"] != "message":
+                continue
+            try:
+                payload = json.loads(message["data"])
+            except ValueError:
+                continue
+            for inbox in list(self.inboxes.get(channel, ())):
+                inbox.queue.put_nowait(payload)
+
+
+_listeners: dict[int, Listener] = {}
+
+
+def listener() -> Listener:
+    """The listener of the running event loop."""
+    loop = asyncio.get_running_loop()
+    found = _listeners.get(id(loop))
+    if found is None or found.loop is not loop:
+        for key, old in list(_listeners.items()):  # loops that ended (tests run one per call)
+            if old.loop.is_closed():
+                del _listeners[key]
+        found = _listeners[id(loop)] = Listener(loop)
+    return found
+
+
+async def inbox_open(job_id) -> Inbox:
+    return await listener().open(job_id)
+
+
+def _ended(job_id, payload: dict[str, Any]) -> InferenceJob | None:
+    """The finished job as its done message describes it, when the message carries the outcome."""
+    result = payload.get("result")
+    if not isinstance(result, dict):
+        return None
+    return InferenceJob(id=job_id, status=payload.get("status"), **result)
+
+
+async def job_events(job_id, timeout: float, inbox: Inbox | None = None) -> AsyncIterator[dict[str, Any]]:
     """Messages about a job until it ends or ``timeout`` passes.
 
     Yields ``{"event": "text", "output": ...}`` while text streams and finally
     ``{"event": "done", "job": InferenceJob}``; nothing more after a timeout.
+    ``inbox``: one opened before the job was submitted (then the row is not
+    read first); it is closed here in any case.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    pubsub = _client().pubsub(ignore_subscribe_messages=True)
+    subscribed_before = inbox is not None
     try:
-        await pubsub.subscribe(events.channel(job_id))
-        job = await InferenceJob.objects.aget(id=job_id)
-        if job.is_terminal:
-            yield {"event": "done", "job": job}
-            return
+        if inbox is None:
+            inbox = await inbox_open(job_id)
+        if not subscribed_before:
+            job = await job_read(job_id)
+            if job.is_terminal:
+                yield {"event": "done", "job": job}
+                return
         while (remaining := deadline - loop.time()) > 0:
-            message = await pubsub.get_message(timeout=min(remaining, 5.0))
-            if message is None:
-                # Quiet for 5 s: a lost message must not leave a waiter hanging.
-                job = await InferenceJob.objects.aget(id=job_id)
+            payload = await inbox.get(timeout=min(remaining, QUIET_CHECK_S))
+            if payload is None:
+                job = await job_read(job_id)
                 if job.is_terminal:
                     yield {"event": "done", "job": job}
                     return
                 continue
-            payload = json.loads(message["data"])
             if payload.get("event") == "done":
-                yield {"event": "done", "job": await InferenceJob.objects.aget(id=job_id)}
+                yield {"event": "done", "job": _ended(job_id, payload) or await job_read(job_id)}
                 return
             yield payload
     finally:
-        try:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()
-        except Exception:  # the connection may be gone already; nothing to clean up then
-            pass
+        if inbox is not None:
+            await inbox.close()
 
 
-async def wait_for_job(job_id, timeout: float) -> InferenceJob | None:
+async def wait_for_job(job_id, timeout: float, inbox: Inbox | None = None) -> InferenceJob | None:
     """The job once it ended, or None when ``timeout`` passed first."""
-    async for message in job_events(job_id, timeout):
-        if message["event"] == "done":
-            return message["job"]
+    async with aclosing(job_events(job_id, timeout, inbox)) as stream:
+        async for message in stream:
+            if message["event"] == "done":
+                return message["job"]
     return None

@@ -126,6 +126,69 @@ def process_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
+def cpu_seconds_by_role(worker_pid: int, web_pid: int | None) -> dict[str, float]:
+    """CPU seconds used so far by this process (the client), the worker, the web server, Redis, the database
+    and everything else on the machine (kernel threads writing files included)."""
+    import psutil
+
+    def tree(pid: int | None) -> set[int]:
+        if pid is None:
+            return set()
+        try:
+            proc = psutil.Process(pid)
+            return {pid} | {child.pid for child in proc.children(recursive=True)}
+        except psutil.Error:
+            return set()
+
+    worker, web, me = tree(worker_pid), tree(web_pid), os.getpid()
+    totals: dict[str, float] = {}
+    for proc in psutil.process_iter(["name"]):
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        name = proc.info["name"] or ""
+        role = ("client" if proc.pid == me else "worker" if proc.pid in worker else "web" if proc.pid in web
+                else "redis" if name.startswith("redis") else "database" if name.startswith("postgres")
+                else "other")
+        totals[role] = totals.get(role, 0.0) + times.user + times.system
+    return totals
+
+
+class CpuMeter:
+    """Core-milliseconds per job, by role, over a measurement: ``with meter.measure(jobs): ...``."""
+
+    def __init__(self, worker_pid: int, web_pid: int | None) -> None:
+        self.worker_pid = worker_pid
+        self.web_pid = web_pid
+        self.last: dict[str, float] = {}
+
+    def measure(self, jobs: int):
+        meter = self
+
+        class _Measure:
+            def __enter__(self):
+                self.before = cpu_seconds_by_role(meter.worker_pid, meter.web_pid)
+                self.started = time.perf_counter()
+                return self
+
+            def __exit__(self, *exc):
+                after = cpu_seconds_by_role(meter.worker_pid, meter.web_pid)
+                elapsed = time.perf_counter() - self.started
+                used = {role: after.get(role, 0.0) - self.before.get(role, 0.0) for role in after}
+                meter.last = {role: seconds * 1000 / jobs for role, seconds in used.items() if seconds > 0}
+                meter.last["cores_busy"] = sum(used.values()) / elapsed
+                return False
+
+        return _Measure()
+
+    def describe(self) -> str:
+        parts = [f"{role} {ms:.2f}" for role, ms in sorted(self.last.items(), key=lambda item: -item[1])
+                 if role != "cores_busy" and ms >= 0.05]
+        busy = self.last.get("cores_busy", 0.0)
+        return f"core-ms per job: {', '.join(parts)}; cores busy {busy:.2f} of {os.cpu_count()}"
+
+
 class JobEvents:
     """Listens to every job's done event (one pattern subscription) and records when it arrived."""
 

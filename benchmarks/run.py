@@ -31,7 +31,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 
-from benchmarks.harness import JobEvents, free_port, p50, process_rss_mb, start_web, start_worker, timed  # noqa: E402
+from benchmarks.harness import CpuMeter, JobEvents, free_port, p50, process_rss_mb, start_web, start_worker, timed  # noqa: E402
 from dashboard.services import api_key_create  # noqa: E402
 from inference import services  # noqa: E402
 from inference.catalog import catalog_get  # noqa: E402
@@ -52,7 +52,7 @@ def texts(n: int) -> list[str]:
 
 def jobs_for(concurrency: int) -> int:
     """Jobs per measurement: enough for several rounds at this concurrency, bounded."""
-    return min(max(4 * concurrency, 24), 192)
+    return min(max(8 * concurrency, 48), 384)
 
 
 def wait_for_emotion_model(timeout: float) -> bool:
@@ -85,10 +85,15 @@ class InProcess:
         one = self.inputs(1)
         return p50(timed(lambda: self.kind.run(self.backend, one), runs=runs))
 
-    def throughput(self, batch: int, runs: int = 5) -> float:
-        """Items a second running ``batch`` inputs as one call."""
+    def throughput(self, batch: int, seconds: float = 2.0) -> float:
+        """Items a second running ``batch`` inputs as one call, again and again for ``seconds``."""
         many = self.inputs(batch)
-        return batch / (p50(timed(lambda: self.kind.run(self.backend, many), runs=runs, warmup=1)) / 1000)
+        self.kind.run(self.backend, many)  # warm
+        started, items = time.perf_counter(), 0
+        while time.perf_counter() - started < seconds:
+            self.kind.run(self.backend, many)
+            items += batch
+        return items / (time.perf_counter() - started)
 
 
 # -- through the worker ---------------------------------------------------------
@@ -224,6 +229,7 @@ def main() -> None:
         port = free_port()
         web = start_web(port, int(os.environ.get("BENCH_WEB_WORKERS", "1")))
         figures_rss = process_rss_mb(worker.process.pid)
+        meter = CpuMeter(worker.process.pid, web.process.pid)
         through = ThroughWorker(user, events)
         http = OverHttp(f"http://127.0.0.1:{port}", key)
         if emotion_ok:
@@ -253,13 +259,25 @@ def main() -> None:
 
             print("emotion: throughput against concurrency (jobs a second)", flush=True)
             inproc_curve, worker_curve, http_curve = [], [], []
+            cpu_notes = []
             for level in LEVELS:
                 inproc_curve.append(emotion.throughput(level))
-                worker_curve.append(through.throughput("emotion", EMOTION, level))
-                http_curve.append(http.throughput("emotion", level))
+                with meter.measure(jobs_for(level)):
+                    worker_curve.append(through.throughput("emotion", EMOTION, level))
+                if level == 32:
+                    cpu_notes.append(f"  c32 through the worker, {meter.describe()}")
+                    figures["emotion_c32_worker_cpu_ms"] = meter.last.get("worker", math.nan)
+                    figures["emotion_c32_client_cpu_ms"] = meter.last.get("client", math.nan)
+                with meter.measure(jobs_for(level)):
+                    http_curve.append(http.throughput("emotion", level))
+                if level == 32:
+                    cpu_notes.append(f"  c32 over HTTP, {meter.describe()}")
+                    figures["emotion_http_c32_web_cpu_ms"] = meter.last.get("web", math.nan)
                 print(f"  concurrency {level:>2}: in-process batched {inproc_curve[-1]:7.1f}/s  "
                       f"worker {worker_curve[-1]:7.1f}/s  HTTP {http_curve[-1]:7.1f}/s  "
                       f"(load {os.getloadavg()[0]:.1f})", flush=True)
+            for note in cpu_notes:
+                print(note, flush=True)
             c32 = LEVELS.index(32)
             figures["emotion_c32_ratio"] = worker_curve[c32] / inproc_curve[c32]
             figures["emotion_c32_vs_serial"] = worker_curve[c32] / worker_curve[0]

@@ -55,7 +55,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -88,6 +88,8 @@ ASGI_APPLICATION = "config.asgi.application"
 SQLITE_PATH = DATA_DIR / "db.sqlite3"
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend with writers queued on a file lock (config/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "config.sqlite"
     # WAL lets the web process read while a worker writes; IMMEDIATE avoids
     # lock upgrades failing under concurrent writers.
     DATABASES["default"]["OPTIONS"] = {
@@ -97,9 +99,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not memory, so a Celery worker process can open the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Persistent connections (per thread) for both: opening one per job cost a worker
+# more than the job's queries (SQLite runs its PRAGMAs on every new connection).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -228,7 +231,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # Celery's "Task ... received" / "succeeded" lines, two a job: off unless asked for.
+        "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        "celery.worker.strategy": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+    },
 }
 
 # Models: where hub models are installed, where conversions are cached, how many stay loaded.
@@ -254,6 +262,7 @@ API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)  #
 API_MAX_JOBS_IN_FLIGHT = env.int("API_MAX_JOBS_IN_FLIGHT", default=64)  # per user, queued + running
 API_MAX_QUEUED_PER_MODEL = env.int("API_MAX_QUEUED_PER_MODEL", default=2000)  # then 503 Retry-After
 MONTHLY_COMPUTE_SECONDS = env.int("MONTHLY_COMPUTE_SECONDS", default=1000)  # per user; 0: unlimited
+ALLOWANCE_CACHE_S = env.int("ALLOWANCE_CACHE_S", default=10)  # the month's sum is reused this long
 # Threads torch uses in a worker process (0: torch's default, one per core).
 TORCH_THREADS = env.int("TORCH_THREADS", default=0)
 

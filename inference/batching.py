@@ -127,13 +127,18 @@ def model_lock(model_id: str) -> threading.Lock:
         return _model_locks.setdefault(model_id, threading.Lock())
 
 
-def batch_key(job: Any) -> Hashable:
-    """Jobs with equal keys may share a forward pass: same model, same task kind, same ``kind.batch_key``."""
+def batch_key(*, model_id: str, task_kind: str, cleaned: dict[str, Any]) -> str:
+    """Jobs with equal keys (and the same model and kind) may share a forward pass: ``kind.batch_key`` as text."""
     from .registry import kind_get
 
-    kind = kind_get(job.task_kind)
-    extra = kind.batch_key(job.input) if kind is not None else None
-    return (job.model_id, job.task_kind, extra)
+    kind = kind_get(task_kind)
+    return repr(kind.batch_key(cleaned)) if kind is not None else ""
+
+
+def job_route(*, model_id: str, task_kind: str, cleaned: dict[str, Any]) -> list:
+    """What a worker needs to batch a job, sent with its message: model, kind, batch key, streaming."""
+    return [model_id, task_kind, batch_key(model_id=model_id, task_kind=task_kind, cleaned=cleaned),
+            bool(cleaned.get("stream"))]
 
 
 def job_submit_to_batch(*, job_id: str, key: Hashable) -> Future:
@@ -150,21 +155,26 @@ def job_submit_to_batch(*, job_id: str, key: Hashable) -> Future:
     return future
 
 
-def job_run_batched(*, job_id: str) -> None:
+def job_run_batched(*, job_id: str, route: list | None = None) -> None:
     """Run one job, batched with concurrent jobs of the same key; returns once its outcome is recorded.
 
-    A job that is not queued (a duplicate delivery, a cancelled job) returns at
-    once. Streaming jobs run alone, on the calling thread.
+    ``route`` (see ``job_route``) comes with the message; without it the row
+    is read. A job that is not queued (a duplicate delivery, a cancelled job)
+    is skipped by the batch's claim. Streaming jobs run alone, on the calling
+    thread.
     """
     from . import services
     from .models import InferenceJob, JobStatus
 
-    job = InferenceJob.objects.filter(id=job_id, status=JobStatus.QUEUED).only("id", "task_kind", "model_id",
-                                                                                "input").first()
-    if job is None:
-        return
-    if job.input.get("stream") or settings.BATCH_MAX_SIZE <= 1:
-        with model_lock(job.model_id):
+    if route is None or len(route) != 4:
+        job = InferenceJob.objects.filter(id=job_id, status=JobStatus.QUEUED).only(
+            "id", "task_kind", "model_id", "input").first()
+        if job is None:
+            return
+        route = job_route(model_id=job.model_id, task_kind=job.task_kind, cleaned=job.input)
+    model_id, task_kind, extra, stream = route
+    if stream or settings.BATCH_MAX_SIZE <= 1:
+        with model_lock(model_id):
             services.job_run(job_id=job_id)
         return
-    job_submit_to_batch(job_id=str(job.id), key=batch_key(job)).result()
+    job_submit_to_batch(job_id=str(job_id), key=(model_id, task_kind, extra)).result()

@@ -16,25 +16,44 @@ from uuid import UUID
 import redis
 from django.conf import settings
 
-_local = threading.local()
+_clients: dict[str, redis.Redis] = {}
+_lock = threading.Lock()
 
 
 def channel(job_id: UUID | str) -> str:
     return f"fp:job:{job_id}"
 
 
-def _client() -> redis.Redis:
-    client = getattr(_local, "client", None)
+def redis_client(url: str | None = None) -> redis.Redis:
+    """A client on one connection pool per process (thread-safe), for ``url`` (default ``REDIS_URL``)."""
+    url = url or settings.REDIS_URL
+    client = _clients.get(url)
     if client is None:
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        _local.client = client
+        with _lock:
+            client = _clients.setdefault(url, redis.Redis.from_url(url))
     return client
+
+
+_client = redis_client
 
 
 def publish(job_id: UUID | str, event: str, **data: Any) -> None:
     """Best effort: waiters fall back to the database row if a message is lost."""
     try:
         _client().publish(channel(job_id), json.dumps({"event": event, **data}))
+    except redis.RedisError:
+        pass
+
+
+def publish_many(messages: list[tuple[UUID | str, str, dict[str, Any]]]) -> None:
+    """Several events in one round trip (a batch's done events); best effort like ``publish``."""
+    if not messages:
+        return
+    try:
+        pipe = _client().pipeline(transaction=False)
+        for job_id, event, data in messages:
+            pipe.publish(channel(job_id), json.dumps({"event": event, **data}))
+        pipe.execute()
     except redis.RedisError:
         pass
 

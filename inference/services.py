@@ -12,12 +12,12 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -78,24 +78,27 @@ def job_prepare(*, user: AbstractBaseUser, kind_name: str, model_id: str | None,
 
 
 def job_submit(*, user: AbstractBaseUser, api_key: Any | None, kind_name: str, model_id: str | None,
-               data: dict[str, Any], allow_internal: bool = False, max_in_flight: int | None = None) -> InferenceJob:
+               data: dict[str, Any], allow_internal: bool = False, max_in_flight: int | None = None,
+               job_id: UUID | None = None) -> InferenceJob:
     """Validate and record a job, then enqueue its Celery task once the row is committed.
 
     ``max_in_flight`` caps the user's queued and running jobs; the check and
     the insert happen under a lock on the user's row, so concurrent requests
-    cannot both slip under the cap.
+    cannot both slip under the cap. ``job_id``: the new job's id, when the
+    caller listens for its events before submitting (the API does).
     """
     kind, spec, cleaned = job_prepare(user=user, kind_name=kind_name, model_id=model_id, data=data,
                                       allow_internal=allow_internal)
     with transaction.atomic():
         if max_in_flight is not None:
-            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+            if connection.features.has_select_for_update:  # SQLite: BEGIN IMMEDIATE serializes writers already
+                get_user_model().objects.select_for_update().filter(pk=user.pk).first()
             in_flight = InferenceJob.objects.filter(owner=user, status__in=ACTIVE_STATUSES).count()
             if in_flight >= max_in_flight:
                 raise JobRejected(429, "too_many_jobs", f"You have {in_flight} jobs queued or running, the most "
                                   f"allowed at once is {max_in_flight}; wait for some to finish.",
                                   headers={"Retry-After": "1"})
-        job = InferenceJob.objects.create(owner=user, api_key=api_key, task_kind=kind.name,
+        job = InferenceJob.objects.create(id=job_id or uuid4(), owner=user, api_key=api_key, task_kind=kind.name,
                                           model_id=spec.id, input=cleaned, enqueued_at=timezone.now())
         job_enqueue(job=job, spec=spec, stamped=True)
     return job
@@ -106,6 +109,7 @@ def job_enqueue(*, job: InferenceJob, spec: ModelSpec | None = None, stamped: bo
 
     ``stamped``: the row's ``enqueued_at`` is already set (a new job), saving a write.
     """
+    from .batching import job_route
     from .tasks import run_job
 
     if not stamped:
@@ -113,7 +117,8 @@ def job_enqueue(*, job: InferenceJob, spec: ModelSpec | None = None, stamped: bo
     spec = spec or model_resolve(model_id=job.model_id, user=job.owner, include_unready=True)
     # A model deleted while its job waited: any worker fails it with a reason.
     queue = spec.queue if spec is not None else "fp.default"
-    run_job.apply_async_on_commit(args=(str(job.id),), queue=queue)
+    route = job_route(model_id=job.model_id, task_kind=job.task_kind, cleaned=job.input)
+    run_job.apply_async_on_commit(args=(str(job.id), route), queue=queue)
 
 
 def job_claim(*, job_id: UUID | str) -> InferenceJob | None:
@@ -157,17 +162,59 @@ def job_execute(*, jobs: Sequence[InferenceJob], **context: Any) -> list[ItemRes
 def _outcome_fields(job: InferenceJob, result: ItemResult, compute_ms: int, batch_size: int,
                     now: datetime) -> dict[str, Any]:
     started = job.started_at or now
-    fields: dict[str, Any] = {
+    failed = result.error is not None
+    return {
+        "status": JobStatus.FAILED if failed else JobStatus.SUCCEEDED,
+        "output": None if failed else result.output,
+        "error": result.error if failed else "",
         "finished_at": now,
         "compute_ms": compute_ms,
         "queue_ms": _ms(started - job.created_at),
         "batch_size": batch_size,
     }
-    if result.error is None:
-        fields.update(status=JobStatus.SUCCEEDED, output=result.output, error="")
-    else:
-        fields.update(status=JobStatus.FAILED, error=result.error)
-    return fields
+
+
+_OUTCOME_COLUMNS = ("status", "output", "error", "finished_at", "compute_ms", "queue_ms", "batch_size")
+
+
+def _outcomes_write(jobs: Sequence[InferenceJob], outcomes: Sequence[dict[str, Any]]) -> list[bool]:
+    """One parametrised UPDATE run for every job (``executemany``), each only while the job is still
+    running under its claim; returns which rows were updated.
+
+    The batch's hot path: the ORM would compile one UPDATE per job. Values go
+    through the fields' own conversions, so SQLite and PostgreSQL store what
+    the ORM would.
+    """
+
+    meta = InferenceJob._meta
+    quote = connection.ops.quote_name
+    fields = [meta.get_field(name) for name in _OUTCOME_COLUMNS]
+    id_field, status_field, started_field = (meta.get_field(name) for name in ("id", "status", "started_at"))
+    sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} "
+           f"WHERE {quote(id_field.column)} = %s AND {quote(status_field.column)} = %s "
+           f"AND {quote(started_field.column)} = %s")
+    rows = [
+        [f.get_db_prep_save(outcome[f.name], connection) for f in fields]
+        + [id_field.get_db_prep_value(job.id, connection), JobStatus.RUNNING.value,
+           started_field.get_db_prep_value(job.started_at, connection)]
+        for job, outcome in zip(jobs, outcomes, strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+        updated = cursor.rowcount
+    if updated == len(jobs):
+        return [True] * len(jobs)
+    # Some jobs were cancelled (or re-queued by the sweeper) meanwhile: find which rows took this outcome.
+    finished_at = outcomes[0]["finished_at"]
+    took = {str(pk) for pk in InferenceJob.objects.filter(
+        id__in=[job.id for job in jobs], finished_at=finished_at,
+        status__in=(JobStatus.SUCCEEDED, JobStatus.FAILED)).values_list("id", flat=True)}
+    return [str(job.id) in took for job in jobs]
+
+
+def _done_result(job: InferenceJob) -> dict[str, Any]:
+    return {"output": job.output, "error": job.error, "model_id": job.model_id, "task_kind": job.task_kind,
+            "queue_ms": job.queue_ms, "compute_ms": job.compute_ms, "batch_size": job.batch_size}
 
 
 def jobs_finish(*, jobs: Sequence[InferenceJob], results: Sequence[ItemResult], compute_ms: Sequence[int],
@@ -179,19 +226,17 @@ def jobs_finish(*, jobs: Sequence[InferenceJob], results: Sequence[ItemResult], 
     claimed again, keeps its newer state and this outcome is dropped.
     """
     now = timezone.now()
-    recorded: list[bool] = []
+    outcomes = [_outcome_fields(job, result, ms, batch_size, now)
+                for job, result, ms in zip(jobs, results, compute_ms, strict=True)]
     with transaction.atomic():
-        for job, result, ms in zip(jobs, results, compute_ms, strict=True):
-            fields = _outcome_fields(job, result, ms, batch_size, now)
-            updated = InferenceJob.objects.filter(id=job.id, status=JobStatus.RUNNING,
-                                                  started_at=job.started_at).update(**fields)
-            if updated:
-                for name, value in fields.items():
-                    setattr(job, name, value)
-            recorded.append(bool(updated))
-    for job, done in zip(jobs, recorded, strict=True):
+        recorded = _outcomes_write(jobs, outcomes)
+    for job, outcome, done in zip(jobs, outcomes, recorded, strict=True):
         if done:
-            events.publish(job.id, "done", status=job.status)
+            for name, value in outcome.items():
+                setattr(job, name, value)
+    # The done message carries the outcome, so a waiting request answers without reading the row.
+    events.publish_many([(job.id, "done", {"status": job.status, "result": _done_result(job)})
+                         for job, done in zip(jobs, recorded, strict=True) if done])
     return recorded
 
 

@@ -8,14 +8,17 @@ from . import batching, services
 
 
 @shared_task(name="inference.tasks.run_job", acks_late=True, reject_on_worker_lost=True)
-def run_job(job_id: str) -> None:
+def run_job(job_id: str, route: list | None = None) -> None:
     """Run one job, batched with concurrent jobs of its model and kind; the outcome is written to its row.
 
+    ``route`` is ``[model id, task kind, batch key, streaming]``, sent with the
+    message so the worker can batch the job without reading its row first
+    (messages without it, from older senders, are routed by reading the row).
     Returns (and the message is acknowledged) only once the job's outcome is
     recorded. Transient failures re-queue the job (bounded by
     ``JOB_MAX_ATTEMPTS``); a worker that dies mid-job leaves it to ``sweep_jobs``.
     """
-    batching.job_run_batched(job_id=job_id)
+    batching.job_run_batched(job_id=job_id, route=route)
 
 
 @shared_task(name="inference.tasks.sweep_jobs", acks_late=True)

@@ -1,29 +1,42 @@
 """Counting tokens before a job is queued, with the model's own tokenizer.
 
 Only tokenizer files are read (no weights), once per process and model, so the
-web process can check token bounds without loading a model.
+web process can check token bounds without loading a model. The web process
+validates requests on several threads at once: loading is serialised (the
+first ``transformers`` import is not thread-safe), and so is each tokenizer
+(a fast tokenizer used by two threads at once raises "Already borrowed").
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from .catalog import ModelSpec
 
 
+_loading = threading.Lock()
+
+
 @functools.lru_cache(maxsize=16)
-def _tokenizer(path: str, revision: str):
+def _load(path: str, revision: str):
     from transformers import AutoTokenizer
 
     folder = Path(path)
     if not folder.is_dir() or not (folder / "tokenizer_config.json").exists():
         return None
     try:
-        return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        return AutoTokenizer.from_pretrained(folder, local_files_only=True), threading.Lock()
     except (OSError, ValueError):
         return None
+
+
+def _tokenizer(path: str, revision: str):
+    """(tokenizer, its lock), or None when the folder has no tokenizer."""
+    with _loading:
+        return _load(path, revision)
 
 
 def token_counter(spec: ModelSpec) -> Callable[[str], int] | None:
@@ -38,7 +51,13 @@ def token_counter(spec: ModelSpec) -> Callable[[str], int] | None:
         from .gguf_cache import gguf_cache_folder
 
         folder = gguf_cache_folder(Path(folder), Path(settings.MODEL_CACHE_DIR))
-    tokenizer = _tokenizer(str(folder), spec.revision)
-    if tokenizer is None:
+    loaded = _tokenizer(str(folder), spec.revision)
+    if loaded is None:
         return None
-    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    tokenizer, lock = loaded
+
+    def count(text: str) -> int:
+        with lock:
+            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return count

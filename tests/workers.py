@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_database_url() -> str:
     """The URL of the database the tests use now (after pytest-django created it)."""
     db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
+    if db["ENGINE"].endswith(("sqlite3", "config.sqlite")):
         return f"sqlite:///{Path(db['NAME']).resolve()}"
     user = db.get("USER") or ""
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
