@@ -83,9 +83,11 @@ class Service:
             self.process.wait(timeout=10)
 
 
-def start_worker(preload: list[str]) -> Service:
-    worker = Service("worker", [sys.executable, "manage.py", "runworker", "--no-control", "--loglevel=INFO",
-                                "--hostname=bench@%h", f"--preload={','.join(preload)}"]).start()
+def start_worker(preload: list[str], *, models: list[str] | None = None, name: str = "worker") -> Service:
+    """``runworker`` preloading ``preload``; consuming every model's queue, or only those of ``models``."""
+    only = [f"--models={','.join(models)}"] if models else []
+    worker = Service(name, [sys.executable, "manage.py", "runworker", "--no-control", "--loglevel=INFO",
+                            f"--hostname={name}@%h", f"--preload={','.join(preload)}", *only]).start()
     worker.wait_until(lambda: worker.log_has(b" ready."), timeout=300)
     return worker
 

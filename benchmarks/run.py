@@ -146,8 +146,16 @@ class OverHttp:
         self.errors = 0
 
     async def _post(self, client, kind_name: str, text: str) -> float:
+        import httpx
+
         started = time.perf_counter()
-        response = await client.post(f"/api/{kind_name}", json={"text": text}, headers=self.headers)
+        try:
+            response = await client.post(f"/api/{kind_name}", json={"text": text}, headers=self.headers)
+        except httpx.HTTPError as exc:  # counted and reported, not fatal: the other figures still come
+            self.errors += 1
+            if self.errors <= 3:
+                print(f"HTTP error: {exc!r}", flush=True)
+            return (time.perf_counter() - started) * 1000
         if response.status_code != 200:
             self.errors += 1
             if self.errors <= 3:
@@ -313,11 +321,29 @@ def main() -> None:
         raw_gen, worker_gen = [], []
         for _ in range(3):
             raw_gen += timed(lambda: generation.kind.run(generation.backend, gen_input), runs=1, warmup=0)
-            worker_gen.append(through.one("text-generation", SMOLLM, {"text": SHORT_TEXT, **gen_params}))
+            with meter.measure(1):
+                worker_gen.append(through.one("text-generation", SMOLLM, {"text": SHORT_TEXT, **gen_params}))
+            print(f"  one generation through the worker, {meter.describe().replace('per job', 'in all')}",
+                  flush=True)
         raw_tps, worker_tps = GEN_TOKENS / (p50(raw_gen) / 1000), GEN_TOKENS / (p50(worker_gen) / 1000)
         print(f"  in-process {raw_tps:.1f} tokens/s  worker {worker_tps:.1f} tokens/s", flush=True)
         figures["generation_tokens_ratio"] = worker_tps / raw_tps
         figures["worker_rss_mb"] = max(figures_rss, process_rss_mb(worker.process.pid))
+
+        # The same through a worker that serves SmolLM2 alone (`runworker --models ...`): a worker
+        # whose torch ran on several threads (one batcher per model) makes libgomp throttle its
+        # spin-waiting, which costs token-by-token generation most (docs/perf/README.md).
+        print("text generation through a worker serving it alone...", flush=True)
+        worker.stop()
+        worker = start_worker([SMOLLM], models=[SMOLLM], name="worker-generation")
+        through.one("text-generation", SMOLLM, {"text": SHORT_TEXT, **gen_params})  # warm
+        raw_gen, worker_gen = [], []
+        for _ in range(3):
+            raw_gen += timed(lambda: generation.kind.run(generation.backend, gen_input), runs=1, warmup=0)
+            worker_gen.append(through.one("text-generation", SMOLLM, {"text": SHORT_TEXT, **gen_params}))
+        raw_tps, worker_tps = GEN_TOKENS / (p50(raw_gen) / 1000), GEN_TOKENS / (p50(worker_gen) / 1000)
+        print(f"  in-process {raw_tps:.1f} tokens/s  dedicated worker {worker_tps:.1f} tokens/s", flush=True)
+        figures["generation_dedicated_tokens_ratio"] = worker_tps / raw_tps
         if http.errors:
             print(f"HTTP errors: {http.errors}", flush=True)
     finally:
