@@ -169,10 +169,10 @@ async def _stream(job: InferenceJob):
                 return
         yield _sse("error", {"id": str(job.id), "status": "timeout", "message": "The job did not finish in time."})
     finally:
-        await events.aclose()
         if not finished:
-            # The client went away (or the wait timed out): stop generating for nobody.
+            # The client went away (or the wait timed out): stop generating for nobody, first.
             await run_sync(services.job_cancel)(job=job)
+        await events.aclose()
 
 
 @csrf_exempt
