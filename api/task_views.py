@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -36,7 +37,7 @@ from .errors import error_response
 from .limits import LimitExceeded, allowance_check, queue_depth_check, rate_limit_check
 from .parsing import BodyError, read_body
 from .serializers import job_json
-from .waiting import inbox_open, job_events, job_read, run_sync, wait_for_job
+from .waiting import inbox_open, job_read, job_stream_events, run_sync, wait_for_job
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait=(\d+(?:\.\d+)?)")
 
@@ -147,11 +148,10 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
 async def _stream(job: InferenceJob):
     """Server-sent events: ``job``, then ``text`` as it is written, then ``done`` (or ``error``)."""
     finished = False
-    events = job_events(job.id, timeout=settings.JOB_HARD_TIME_LIMIT_S + 30)
     try:
         yield _sse("job", {"id": str(job.id), "status": job.status, "model": job.model_id})
         previous = ""
-        async for message in events:
+        async for message in job_stream_events(job.id, timeout=settings.JOB_HARD_TIME_LIMIT_S + 30):
             if message["event"] == "text":
                 text = message.get("output", "")
                 yield _sse("text", {"delta": text[len(previous):] if text.startswith(previous) else text,
@@ -170,9 +170,8 @@ async def _stream(job: InferenceJob):
         yield _sse("error", {"id": str(job.id), "status": "timeout", "message": "The job did not finish in time."})
     finally:
         if not finished:
-            # The client went away (or the wait timed out): stop generating for nobody, first.
-            await run_sync(services.job_cancel)(job=job)
-        await events.aclose()
+            # The client went away (or the wait timed out): stop generating for nobody.
+            await sync_to_async(services.job_cancel)(job=job)
 
 
 @csrf_exempt

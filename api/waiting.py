@@ -98,8 +98,8 @@ class Listener:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        client = aioredis.Redis.from_url(settings.REDIS_URL)
-        self.pubsub = client.pubsub()
+        self.client = aioredis.Redis.from_url(settings.REDIS_URL, max_connections=1024)
+        self.pubsub = self.client.pubsub()
         self.inboxes: dict[str, set[Inbox]] = {}
         self.confirmations: dict[str, list[asyncio.Future]] = {}
         self.reader: asyncio.Task | None = None
@@ -236,6 +236,49 @@ async def job_events(job_id, timeout: float, inbox: Inbox | None = None) -> Asyn
     finally:
         if inbox is not None:
             await inbox.close()
+
+
+async def job_stream_events(job_id, timeout: float) -> AsyncIterator[dict[str, Any]]:
+    """Like ``job_events``, on a pub/sub connection of its own, for a streaming response.
+
+    A stream is read after the view returned (on another event loop under
+    Django's test client), and text arrives token by token: its own
+    connection delivers it as it is published.
+
+    Yields ``{"event": "text", "output": ...}`` while text streams and finally
+    ``{"event": "done", "job": InferenceJob}``; nothing more after a timeout.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pubsub = listener().client.pubsub(ignore_subscribe_messages=True)
+    try:
+        await pubsub.subscribe(events.channel(job_id))
+        job = await job_read(job_id)
+        if job.is_terminal:
+            yield {"event": "done", "job": job}
+            return
+        while (remaining := deadline - loop.time()) > 0:
+            message = await pubsub.get_message(timeout=min(remaining, 5.0))
+            if message is None:
+                # Quiet for 5 s: a lost message must not leave a waiter hanging.
+                job = await job_read(job_id)
+                if job.is_terminal:
+                    yield {"event": "done", "job": job}
+                    return
+                continue
+            payload = json.loads(message["data"])
+            if payload.get("event") == "done":
+                yield {"event": "done", "job": await job_read(job_id)}
+                return
+            yield payload
+    finally:
+        try:
+            await pubsub.unsubscribe()
+            await pubsub.aclose()
+        except Exception:  # the connection may be gone already; nothing to clean up then
+            pass
+
+
 
 
 async def wait_for_job(job_id, timeout: float, inbox: Inbox | None = None) -> InferenceJob | None:
