@@ -13,7 +13,6 @@ closing the connection cancels the job.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
@@ -188,31 +187,24 @@ async def task_endpoint(request: HttpRequest, kind_name: str) -> HttpResponse:
     inbox = await inbox_open(job_id) if wait > 0 else None
     try:
         submitted = await run_sync(_submit)(request, kind_name, job_id)
-    except BaseException:
+        if submitted.error is not None:
+            return submitted.error
+        job = submitted.job
+        if job.input.get("stream"):
+            # The stream is read later, possibly on another event loop (Django's test
+            # client), so it listens on its own connection and reads the row first.
+            response = StreamingHttpResponse(_stream(job), content_type="text/event-stream")
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"
+            response["X-Job-Id"] = str(job.id)
+            return response
+        if inbox is None:
+            return _accepted(job)
+        # A client that leaves cancels this wait, not the job: it can be fetched by id.
+        ended = await wait_for_job(job.id, inbox, timeout=wait)
+    finally:
         if inbox is not None:
             await inbox.close()
-        raise
-    if submitted.error is not None:
-        if inbox is not None:
-            await inbox.close()
-        return submitted.error
-    job = submitted.job
-    if job.input.get("stream"):
-        # The stream is read later, possibly on another event loop (Django's test
-        # client), so it listens on its own and reads the row first.
-        if inbox is not None:
-            await inbox.close()
-        response = StreamingHttpResponse(_stream(job), content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        response["X-Job-Id"] = str(job.id)
-        return response
-    if inbox is None:
-        return _accepted(job)
-    try:
-        ended = await wait_for_job(job.id, timeout=wait, inbox=inbox)
-    except asyncio.CancelledError:
-        raise  # the client left; the job goes on and can be fetched by id
     if ended is None:
         return _accepted(await job_read(job.id))
     return job_result_response(ended)

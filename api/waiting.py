@@ -11,9 +11,12 @@ A task endpoint opens the inbox before it submits the job, so no event can be
 missed and the row need not be read first; a job's "done" message carries its
 outcome (``inference.services.jobs_finish``), so the answer needs no read
 either. Rarer endings (cancelled, failed by the sweeper) say only the
-status, and the row is read then. Streaming reads "text" messages from the
-same channel. If nothing arrives for 5 s the row is read, so a lost message
-(a Redis restart) never leaves a request hanging.
+status, and the row is read then. If nothing arrives for 5 s the row is read,
+so a lost message (a Redis restart) never leaves a request hanging.
+
+A streaming response (text generation, token by token) is read after its view
+returned, so it subscribes on a connection of its own, then reads the row
+once, then relays the channel's "text" messages (``job_stream_events``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -202,44 +204,8 @@ def _ended(job_id, payload: dict[str, Any]) -> InferenceJob | None:
     return InferenceJob(id=job_id, status=payload.get("status"), **result)
 
 
-async def job_events(job_id, timeout: float, inbox: Inbox | None = None) -> AsyncIterator[dict[str, Any]]:
-    """Messages about a job until it ends or ``timeout`` passes.
-
-    Yields ``{"event": "text", "output": ...}`` while text streams and finally
-    ``{"event": "done", "job": InferenceJob}``; nothing more after a timeout.
-    ``inbox``: one opened before the job was submitted (then the row is not
-    read first); it is closed here in any case.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    subscribed_before = inbox is not None
-    try:
-        if inbox is None:
-            inbox = await inbox_open(job_id)
-        if not subscribed_before:
-            job = await job_read(job_id)
-            if job.is_terminal:
-                yield {"event": "done", "job": job}
-                return
-        while (remaining := deadline - loop.time()) > 0:
-            payload = await inbox.get(timeout=min(remaining, QUIET_CHECK_S))
-            if payload is None:
-                job = await job_read(job_id)
-                if job.is_terminal:
-                    yield {"event": "done", "job": job}
-                    return
-                continue
-            if payload.get("event") == "done":
-                yield {"event": "done", "job": _ended(job_id, payload) or await job_read(job_id)}
-                return
-            yield payload
-    finally:
-        if inbox is not None:
-            await inbox.close()
-
-
 async def job_stream_events(job_id, timeout: float) -> AsyncIterator[dict[str, Any]]:
-    """Like ``job_events``, on a pub/sub connection of its own, for a streaming response.
+    """Messages about a streaming job, on a pub/sub connection of its own, until it ends or ``timeout``.
 
     A stream is read after the view returned (on another event loop under
     Django's test client), and text arrives token by token: its own
@@ -258,7 +224,7 @@ async def job_stream_events(job_id, timeout: float) -> AsyncIterator[dict[str, A
             yield {"event": "done", "job": job}
             return
         while (remaining := deadline - loop.time()) > 0:
-            message = await pubsub.get_message(timeout=min(remaining, 5.0))
+            message = await pubsub.get_message(timeout=min(remaining, QUIET_CHECK_S))
             if message is None:
                 # Quiet for 5 s: a lost message must not leave a waiter hanging.
                 job = await job_read(job_id)
@@ -279,12 +245,20 @@ async def job_stream_events(job_id, timeout: float) -> AsyncIterator[dict[str, A
             pass
 
 
+async def wait_for_job(job_id, inbox: Inbox, timeout: float) -> InferenceJob | None:
+    """The job once it ended, or None when ``timeout`` passed first.
 
-
-async def wait_for_job(job_id, timeout: float, inbox: Inbox | None = None) -> InferenceJob | None:
-    """The job once it ended, or None when ``timeout`` passed first."""
-    async with aclosing(job_events(job_id, timeout, inbox)) as stream:
-        async for message in stream:
-            if message["event"] == "done":
-                return message["job"]
+    ``inbox`` was opened before the job was submitted, so its done message
+    cannot have been missed; the caller closes it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (remaining := deadline - loop.time()) > 0:
+        payload = await inbox.get(timeout=min(remaining, QUIET_CHECK_S))
+        if payload is None:  # quiet: a lost message must not leave the request hanging
+            job = await job_read(job_id)
+            if job.is_terminal:
+                return job
+        elif payload.get("event") == "done":
+            return _ended(job_id, payload) or await job_read(job_id)
     return None

@@ -34,13 +34,11 @@ def redis_client(url: str | None = None) -> redis.Redis:
     return client
 
 
-_client = redis_client
-
 
 def publish(job_id: UUID | str, event: str, **data: Any) -> None:
     """Best effort: waiters fall back to the database row if a message is lost."""
     try:
-        _client().publish(channel(job_id), json.dumps({"event": event, **data}))
+        redis_client().publish(channel(job_id), json.dumps({"event": event, **data}))
     except redis.RedisError:
         pass
 
@@ -50,7 +48,7 @@ def publish_many(messages: list[tuple[UUID | str, str, dict[str, Any]]]) -> None
     if not messages:
         return
     try:
-        pipe = _client().pipeline(transaction=False)
+        pipe = redis_client().pipeline(transaction=False)
         for job_id, event, data in messages:
             pipe.publish(channel(job_id), json.dumps({"event": event, **data}))
         pipe.execute()
@@ -61,13 +59,13 @@ def publish_many(messages: list[tuple[UUID | str, str, dict[str, Any]]]) -> None
 def cancel_flag_set(job_id: UUID | str) -> None:
     """Tell a worker that is generating for this job to stop (checked between tokens)."""
     try:
-        _client().set(f"fp:cancel:{job_id}", b"1", ex=3600)
+        redis_client().set(f"fp:cancel:{job_id}", b"1", ex=3600)
     except redis.RedisError:
         pass
 
 
 def cancel_flag_get(job_id: UUID | str) -> bool:
     try:
-        return bool(_client().exists(f"fp:cancel:{job_id}"))
+        return bool(redis_client().exists(f"fp:cancel:{job_id}"))
     except redis.RedisError:
         return False

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -98,7 +98,8 @@ def job_submit(*, user: AbstractBaseUser, api_key: Any | None, kind_name: str, m
                 raise JobRejected(429, "too_many_jobs", f"You have {in_flight} jobs queued or running, the most "
                                   f"allowed at once is {max_in_flight}; wait for some to finish.",
                                   headers={"Retry-After": "1"})
-        job = InferenceJob.objects.create(id=job_id or uuid4(), owner=user, api_key=api_key, task_kind=kind.name,
+        given_id = {"id": job_id} if job_id is not None else {}
+        job = InferenceJob.objects.create(**given_id, owner=user, api_key=api_key, task_kind=kind.name,
                                           model_id=spec.id, input=cleaned, enqueued_at=timezone.now())
         job_enqueue(job=job, spec=spec, stamped=True)
     return job

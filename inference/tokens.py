@@ -16,7 +16,6 @@ from pathlib import Path
 
 from .catalog import ModelSpec
 
-
 _loading = threading.Lock()
 
 

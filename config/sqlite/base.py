@@ -76,23 +76,20 @@ class WriteLockingCursorWrapper(base.SQLiteCursorWrapper):
             return False
         return query.lstrip()[:7].upper().startswith(_WRITES)
 
-    def execute(self, query, params=None):
+    def _run(self, method, query, args):
         if not self._locked(query):
-            return super().execute(query, params)
+            return method(query, args)
         self.write_lock.acquire()
         try:
-            return super().execute(query, params)
+            return method(query, args)
         finally:
             self.write_lock.release()
 
+    def execute(self, query, params=None):
+        return self._run(super().execute, query, params)
+
     def executemany(self, query, param_list):
-        if not self._locked(query):
-            return super().executemany(query, param_list)
-        self.write_lock.acquire()
-        try:
-            return super().executemany(query, param_list)
-        finally:
-            self.write_lock.release()
+        return self._run(super().executemany, query, param_list)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
