@@ -223,6 +223,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=JOB_SWEEP_INTERVAL_S),
         "options": {"queue": "fp.control"},
     },
+    "sweep-stale-model-builds": {
+        "task": "inference.tasks.sweep_model_builds",
+        "schedule": timedelta(seconds=JOB_SWEEP_INTERVAL_S),
+        "options": {"queue": "fp.control"},
+    },
 }
 
 LOGGING = {
@@ -270,6 +275,15 @@ TORCH_THREADS = env.int("TORCH_THREADS", default=0)
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=2_000_000_000)
 UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=200)
 UPLOAD_MAX_UNPACKED_BYTES = env.int("UPLOAD_MAX_UNPACKED_BYTES", default=4_000_000_000)
+# A build (unpack, check, run the example) is stopped after these limits; a build whose worker died
+# is tried again up to UPLOAD_BUILD_MAX_ATTEMPTS times. A build message unanswered for
+# UPLOAD_BUILD_RESEND_AFTER_S is sent again, and one no worker took within
+# UPLOAD_BUILD_QUEUED_TIMEOUT_S fails with a reason (``sweep_model_builds``, beside the job sweeper).
+UPLOAD_BUILD_SOFT_TIME_LIMIT_S = env.int("UPLOAD_BUILD_SOFT_TIME_LIMIT_S", default=600)
+UPLOAD_BUILD_HARD_TIME_LIMIT_S = env.int("UPLOAD_BUILD_HARD_TIME_LIMIT_S", default=660)
+UPLOAD_BUILD_MAX_ATTEMPTS = env.int("UPLOAD_BUILD_MAX_ATTEMPTS", default=2)
+UPLOAD_BUILD_RESEND_AFTER_S = env.int("UPLOAD_BUILD_RESEND_AFTER_S", default=600)
+UPLOAD_BUILD_QUEUED_TIMEOUT_S = env.int("UPLOAD_BUILD_QUEUED_TIMEOUT_S", default=3600)
 
 # Batching in workers (inference/batching.py): concurrent jobs for one model and
 # task kind run as one forward pass. A worker gathers jobs for at most

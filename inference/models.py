@@ -132,6 +132,11 @@ class ModelVersion(models.Model):
     build_message = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     built_at = models.DateTimeField(null=True, blank=True)
+    # The build's own claim, like a job's: one delivery builds at a time, and the sweeper
+    # re-sends a lost message or gives a build whose worker died another attempt.
+    build_enqueued_at = models.DateTimeField(null=True, blank=True)
+    build_started_at = models.DateTimeField(null=True, blank=True)
+    build_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ("-number",)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from . import batching, services
 
@@ -27,12 +28,23 @@ def sweep_jobs() -> dict[str, int]:
     return services.jobs_sweep()
 
 
+@shared_task(name="inference.tasks.sweep_model_builds", acks_late=True)
+def sweep_model_builds() -> dict[str, int]:
+    """Build again, re-send or fail uploaded-model builds whose worker or message was lost."""
+    from . import upload_services
+
+    return upload_services.model_builds_sweep()
+
+
 @shared_task(name="inference.tasks.build_uploaded_model", acks_late=True, reject_on_worker_lost=True,
-             soft_time_limit=600, time_limit=660)
+             soft_time_limit=settings.UPLOAD_BUILD_SOFT_TIME_LIMIT_S,
+             time_limit=settings.UPLOAD_BUILD_HARD_TIME_LIMIT_S)
 def build_uploaded_model(version_id: int) -> None:
     """Unpack, check and try one uploaded model version; the outcome is written to its row.
 
-    Runs on the ``fp.model.uploads`` queue, never in the web process.
+    Runs on the ``fp.model.uploads`` queue, never in the web process. A second delivery of the
+    message while the build runs (a build outlasting the broker's visibility timeout) is skipped
+    by the build's claim; a worker that dies mid-build leaves it to ``sweep_model_builds``.
     """
     from . import upload_services
 

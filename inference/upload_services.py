@@ -2,7 +2,10 @@
 
 The web process only checks the request, saves the uploaded file and enqueues
 ``build_uploaded_model`` on the ``fp.model.uploads`` queue; unpacking and
-loading happen on a worker (``model_upload_build``).
+loading happen on a worker (``model_upload_build``). A build is claimed like a
+job (``build_started_at``), so a message delivered twice builds once, and
+``model_builds_sweep`` rescues builds whose message or worker was lost: every
+version ends ready or failed with a reason.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .catalog import catalog_get
@@ -77,8 +82,6 @@ def model_upload_create(*, user: AbstractBaseUser, name: str, task_kind: str, de
         raise UploadRejected(f"at most {settings.UPLOAD_MAX_BYTES:,} bytes (got {file.size:,}).", field="file",
                              status=413)
 
-    from .tasks import build_uploaded_model
-
     with transaction.atomic():
         model, _ = UploadedModel.objects.select_for_update().get_or_create(
             owner=user, name=name, defaults={"task_kind": task_kind, "description": description or ""})
@@ -95,8 +98,17 @@ def model_upload_create(*, user: AbstractBaseUser, name: str, task_kind: str, de
         with open(target, "wb") as out:
             for chunk in file.chunks():
                 out.write(chunk)
-        build_uploaded_model.apply_async_on_commit(args=(version.id,), queue=UPLOADS_QUEUE)
+        _build_enqueue(version)
     return version
+
+
+def _build_enqueue(version: ModelVersion) -> None:
+    """Send the version's build message once the current transaction commits, and note when."""
+    from .tasks import build_uploaded_model
+
+    version.build_enqueued_at = timezone.now()
+    ModelVersion.objects.filter(id=version.id).update(build_enqueued_at=version.build_enqueued_at)
+    build_uploaded_model.apply_async_on_commit(args=(version.id,), queue=UPLOADS_QUEUE)
 
 
 def model_upload_build(*, version_id: int) -> ModelVersion | None:
@@ -104,10 +116,15 @@ def model_upload_build(*, version_id: int) -> ModelVersion | None:
 
     A failed version leaves no files behind. A ready one supersedes older
     versions, whose rows and files are removed. None when the version is
-    gone (deleted meanwhile) or was built already.
+    gone (deleted meanwhile), was built already, or is being built by another
+    delivery of its message.
     """
-    version = ModelVersion.objects.select_related("model").filter(id=version_id).first()
-    if version is None or version.build_status != BuildStatus.BUILDING:
+    started = timezone.now()
+    claimed = ModelVersion.objects.filter(id=version_id, build_status=BuildStatus.BUILDING,
+                                          build_started_at__isnull=True).update(
+        build_started_at=started, build_attempts=F("build_attempts") + 1)
+    version = ModelVersion.objects.select_related("model").filter(id=version_id).first() if claimed else None
+    if version is None:
         return None
     model = version.model
     upload = upload_file_path(owner_id=model.owner_id, name=model.name, number=version.number,
@@ -127,26 +144,92 @@ def model_upload_build(*, version_id: int) -> ModelVersion | None:
         if not isinstance(exc, UploadInvalid):
             logger.exception("building uploaded model %s v%s failed", model.name, version.number)
         message = str(exc) if isinstance(exc, UploadInvalid) else f"The build failed: {exc}"
-        shutil.rmtree(folder, ignore_errors=True)
-        upload.unlink(missing_ok=True)
-        _remove_if_empty(model_folder(owner_id=model.owner_id, name=model.name))
-        ModelVersion.objects.filter(id=version.id).update(build_status=BuildStatus.FAILED, build_message=message,
-                                                          built_at=timezone.now())
+        if not _build_fail(version, message, claimed_at=started):
+            _build_superseded(version, folder)
+            return None
         version.refresh_from_db()
         return version
-    upload.unlink(missing_ok=True)
-    updated = ModelVersion.objects.filter(id=version.id, build_status=BuildStatus.BUILDING).update(
+    updated = ModelVersion.objects.filter(id=version.id, build_status=BuildStatus.BUILDING,
+                                          build_started_at=started).update(
         build_status=BuildStatus.READY, family=family, built_at=timezone.now(),
         build_message=f"Ready: a {family} model serving {version.task_kind}.")
-    if not updated:  # deleted while it was building
-        shutil.rmtree(folder, ignore_errors=True)
+    if not updated:
+        _build_superseded(version, folder)
         return None
+    upload.unlink(missing_ok=True)
     for older in ModelVersion.objects.filter(model=model, number__lt=version.number):
         shutil.rmtree(version_folder(owner_id=model.owner_id, name=model.name, number=older.number),
                       ignore_errors=True)
         older.delete()
     version.refresh_from_db()
     return version
+
+
+def _build_superseded(version: ModelVersion, folder: Path) -> None:
+    """A build whose outcome was not recorded: the version was deleted meanwhile (its files go), or the
+    sweeper handed it to a later attempt (which owns the files now)."""
+    if not ModelVersion.objects.filter(id=version.id).exists():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _build_fail(version: ModelVersion, message: str, *, claimed_at: datetime | None = None) -> bool:
+    """End a build as failed with ``message`` and remove its files; False when the row had moved on.
+
+    ``claimed_at``: only while the build is still under this claim (None: only while unclaimed).
+    """
+    updated = ModelVersion.objects.filter(id=version.id, build_status=BuildStatus.BUILDING,
+                                          build_started_at=claimed_at).update(
+        build_status=BuildStatus.FAILED, build_message=message, built_at=timezone.now())
+    if updated:
+        model = version.model
+        shutil.rmtree(version_folder(owner_id=model.owner_id, name=model.name, number=version.number),
+                      ignore_errors=True)
+        upload_file_path(owner_id=model.owner_id, name=model.name, number=version.number,
+                         file_format=version.file_format).unlink(missing_ok=True)
+        _remove_if_empty(model_folder(owner_id=model.owner_id, name=model.name))
+    return bool(updated)
+
+
+def model_builds_sweep() -> dict[str, int]:
+    """Rescue builds nobody is running any more; run periodically by Celery beat.
+
+    - started longer ago than the hard time limit (its worker died): built
+      again, or failed with a reason after ``UPLOAD_BUILD_MAX_ATTEMPTS``;
+    - never started after ``UPLOAD_BUILD_QUEUED_TIMEOUT_S`` (no worker
+      consumes ``fp.model.uploads``): failed with a reason;
+    - never started and its message unanswered for ``UPLOAD_BUILD_RESEND_AFTER_S``
+      (lost with a Redis that kept nothing on disk, say): the message is sent
+      again. Harmless if the first is still queued: only one delivery claims it.
+    """
+    now = timezone.now()
+    counts = {"retried": 0, "failed": 0, "resent": 0, "expired": 0}
+    building = ModelVersion.objects.select_related("model").filter(build_status=BuildStatus.BUILDING)
+    stale_before = now - timedelta(seconds=settings.UPLOAD_BUILD_HARD_TIME_LIMIT_S + 5)
+    for version in building.filter(build_started_at__lt=stale_before):
+        if version.build_attempts >= settings.UPLOAD_BUILD_MAX_ATTEMPTS:
+            counts["failed"] += _build_fail(
+                version, f"The build stopped {version.build_attempts} times before it finished (the worker "
+                         "building it stopped or ran out of memory); upload the model again.",
+                claimed_at=version.build_started_at)
+            continue
+        with transaction.atomic():
+            if ModelVersion.objects.filter(id=version.id, build_status=BuildStatus.BUILDING,
+                                           build_started_at=version.build_started_at).update(build_started_at=None):
+                _build_enqueue(version)
+                counts["retried"] += 1
+    waiting = building.filter(build_started_at__isnull=True)
+    expire_before = now - timedelta(seconds=settings.UPLOAD_BUILD_QUEUED_TIMEOUT_S)
+    for version in waiting.filter(created_at__lt=expire_before):
+        counts["expired"] += _build_fail(
+            version, f"No worker took the build within {settings.UPLOAD_BUILD_QUEUED_TIMEOUT_S} s; is a worker "
+                     "consuming the fp.model.uploads queue? Upload the model again.")
+    resend_before = now - timedelta(seconds=settings.UPLOAD_BUILD_RESEND_AFTER_S)
+    for version in waiting.filter(Q(build_enqueued_at__lt=resend_before) | Q(build_enqueued_at__isnull=True),
+                                  created_at__lt=resend_before):
+        with transaction.atomic():
+            _build_enqueue(version)
+        counts["resent"] += 1
+    return counts
 
 
 def _remove_if_empty(folder: Path) -> None:
