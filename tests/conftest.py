@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -73,13 +74,17 @@ def tiny_models():
         "tiny-nli": (tinymodels.build_tiny_nli, "nli", ["text-classification"]),
         "tiny-qa": (tinymodels.build_tiny_extractive_qa, "extractive-qa", ["qa"]),
     }
+    # Kept between runs, rebuilt when tinymodels.py changes.
+    stamp = hashlib.sha256(Path(tinymodels.__file__).read_bytes()).hexdigest()
     entries = []
     for model_id, (build, family, kinds) in builders.items():
         folder = root / model_id
-        if not (folder / "config.json").exists():
+        built_by = folder / ".built-by"
+        if not (folder / "config.json").exists() or not built_by.exists() or built_by.read_text() != stamp:
             if folder.exists():
                 shutil.rmtree(folder)
             build(folder)
+            built_by.write_text(stamp)
         entries.append({"id": model_id, "name": model_id, "family": family, "kinds": kinds, "path": str(folder),
                         "description": "A tiny model with random weights, built by the tests."})
     Path(settings.LOCAL_MODELS_FILE).write_text(json.dumps(entries, indent=1))

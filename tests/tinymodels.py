@@ -136,6 +136,9 @@ def build_tiny_extractive_qa(path: Path, *, seed: int = 0) -> Path:
 # needed. Imports are local to keep this section self-contained.
 
 TINY_GENERATIVE_MAX_LENGTH = 128
+# tiny-gpt2 has room for MAX_NEW_TOKENS new tokens after a short prompt, so a test can hold a
+# job running long enough to act on it (cancel a stream) whatever the machine's speed.
+TINY_GPT2_POSITIONS = 1024
 TINY_ENGLISH_CORPUS = (
     "Once upon a time there was a little fox who lived in the forest.",
     "The fox liked to run through the trees and play with the birds.",
@@ -157,7 +160,7 @@ TINY_ENGLISH_CORPUS = (
 def build_tiny_gpt2(path: Path, *, seed: int = 0) -> Path:
     """A ``GPT2LMHeadModel`` with a byte-level BPE tokenizer (``GPT2TokenizerFast``).
 
-    32 hidden units, 2 layers, 2 heads, 128 positions; ``<|endoftext|>`` is
+    32 hidden units, 2 layers, 2 heads, 1024 positions; ``<|endoftext|>`` is
     bos, eos and unk, and there is no pad token (as in GPT-2).
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -174,11 +177,11 @@ def build_tiny_gpt2(path: Path, *, seed: int = 0) -> Path:
         bos_token=end,
         eos_token=end,
         unk_token=end,
-        model_max_length=TINY_GENERATIVE_MAX_LENGTH,
+        model_max_length=TINY_GPT2_POSITIONS,
     )
     config = GPT2Config(
         vocab_size=len(tokenizer),
-        n_positions=TINY_GENERATIVE_MAX_LENGTH,
+        n_positions=TINY_GPT2_POSITIONS,
         n_embd=32,
         n_layer=2,
         n_head=2,

@@ -15,6 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from dashboard.services import api_key_create
+from inference.kinds.text_generation import MAX_NEW_TOKENS
 from inference.models import JobStatus
 from tests.conftest import wait_for_job
 
@@ -64,7 +65,9 @@ def test_backprop_seed_call_text_generation(live_api, celery_worker, live_key):
 
 
 def test_closing_a_stream_cancels_the_job(live_api, celery_worker, live_key):
-    body = {"text": "Once upon a time", "min_length": 100, "max_length": 100, "model": "tiny-gpt2", "stream": True}
+    # The most new tokens a job may ask for: the generation runs far longer than the cancel takes.
+    body = {"text": "Once upon a time", "min_length": MAX_NEW_TOKENS, "max_length": MAX_NEW_TOKENS,
+            "model": "tiny-gpt2", "stream": True}
     response = requests.post(f"{live_api.url}/api/text-generation", json=body, stream=True, timeout=60,
                              headers={"x-api-key": live_key, "content-type": "application/json"})
     assert response.status_code == 200

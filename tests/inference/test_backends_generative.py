@@ -17,7 +17,7 @@ import torch
 from inference.backends.base import BackendError, LoadTarget
 from inference.backends.causal_lm import CausalLMBackend, converted_gguf_folder
 from inference.backends.seq2seq import Seq2SeqBackend
-from tests.tinymodels import build_tiny_gpt2, build_tiny_t5
+from tests.tinymodels import TINY_GPT2_POSITIONS, build_tiny_gpt2, build_tiny_t5
 
 CPU = torch.device("cpu")
 
@@ -155,7 +155,7 @@ def test_empty_prompt_and_plain_answers(gpt2: CausalLMBackend) -> None:
 
 def test_too_long_max_length_is_a_backend_error(gpt2: CausalLMBackend) -> None:
     with pytest.raises(BackendError):
-        gpt2.generate(["hi"], _params(max_length=500))
+        gpt2.generate(["hi"], _params(max_length=TINY_GPT2_POSITIONS))  # no room left for the prompt
 
 
 # --- tiny T5 -----------------------------------------------------------------
