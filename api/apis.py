@@ -12,9 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from inference import selectors, services, upload_services
+from inference import selectors, services
 from inference.models import InferenceJob, JobStatus, UploadedModel
 from inference.registry import kind_get, public_kinds
+from inference.services import uploads as upload_services
 from inference.upload_validation import KIND_FAMILIES
 
 from .authentication import ApiKeyAuthentication, SandboxSessionAuthentication

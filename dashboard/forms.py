@@ -31,7 +31,7 @@ class ApiKeyRotateForm(forms.Form):
 
 
 class ModelUploadForm(forms.Form):
-    """Upload your own model (checked again, and built, by ``inference.upload_services``)."""
+    """Upload your own model (checked again, and built, by ``inference.services.uploads``)."""
 
     name = forms.RegexField(
         regex=r"^[a-z0-9_-]{3,100}$", max_length=100,

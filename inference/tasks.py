@@ -31,7 +31,7 @@ def sweep_jobs() -> dict[str, int]:
 @shared_task(name="inference.tasks.sweep_model_builds", acks_late=True)
 def sweep_model_builds() -> dict[str, int]:
     """Build again, re-send or fail uploaded-model builds whose worker or message was lost."""
-    from . import upload_services
+    from .services import uploads as upload_services
 
     return upload_services.model_builds_sweep()
 
@@ -46,6 +46,6 @@ def build_uploaded_model(version_id: int) -> None:
     message while the build runs (a build outlasting the broker's visibility timeout) is skipped
     by the build's claim; a worker that dies mid-build leaves it to ``sweep_model_builds``.
     """
-    from . import upload_services
+    from .services import uploads as upload_services
 
     upload_services.model_upload_build(version_id=version_id)

@@ -5,8 +5,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from inference import upload_services
 from inference.models import BuildStatus, UploadedModel
+from inference.services import uploads as upload_services
 from inference.uploads import uploaded_models
 
 from ..forms import ModelUploadForm

@@ -45,7 +45,7 @@ from transformers import (
 )
 
 from inference.backends.base import BackendError, LoadTarget
-from inference.backends.causal_lm import GenerativeBackend
+from inference.backends.generation import GenerativeBackend
 
 SUMMARISE_PARAMS: dict[str, Any] = {
     "max_length": 200,

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from inference.backends.base import BackendError, LoadTarget
-from inference.backends.causal_lm import CausalLMBackend, converted_gguf_folder
+from inference.backends.causal_lm import CausalLMBackend
+from inference.backends.gguf import converted_gguf_folder
 from inference.backends.seq2seq import Seq2SeqBackend
 from tests.tinymodels import TINY_GPT2_POSITIONS, build_tiny_gpt2, build_tiny_t5
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from inference import upload_services
 from inference.models import BuildStatus, ModelVersion, UploadedModel
+from inference.services import uploads as upload_services
 from inference.uploads import upload_file_path, version_folder
 
 from .conftest import files_under, wait_for_build, zip_folder

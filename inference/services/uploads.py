@@ -23,10 +23,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .catalog import catalog_get
-from .models import BuildStatus, ModelVersion, UploadedModel
-from .registry import kind_get
-from .upload_validation import (
+from ..catalog import catalog_get
+from ..models import BuildStatus, ModelVersion, UploadedModel
+from ..registry import kind_get
+from ..upload_validation import (
     KIND_FAMILIES,
     PICKLE_HINT,
     UploadInvalid,
@@ -36,7 +36,7 @@ from .upload_validation import (
     run_example,
     unpack_upload,
 )
-from .uploads import UPLOADS_QUEUE_GROUP, model_folder, upload_file_path, version_folder, version_model_path
+from ..uploads import UPLOADS_QUEUE_GROUP, model_folder, upload_file_path, version_folder, version_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def model_upload_create(*, user: AbstractBaseUser, name: str, task_kind: str, de
 
 def _build_enqueue(version: ModelVersion) -> None:
     """Send the version's build message once the current transaction commits, and note when."""
-    from .tasks import build_uploaded_model
+    from ..tasks import build_uploaded_model
 
     version.build_enqueued_at = timezone.now()
     ModelVersion.objects.filter(id=version.id).update(build_enqueued_at=version.build_enqueued_at)

@@ -1,8 +1,8 @@
-"""Writes for jobs: submit, claim, execute, finish, cancel, sweep.
+"""Running jobs on a worker: claim, execute, record the outcome, publish it.
 
-The Celery task (``inference/tasks.py``) is thin and calls ``job_run``; the
-database row is the source of truth. A job is claimed with a conditional
-update, so a message delivered twice never runs a job twice.
+A job is claimed with a conditional update, so a message delivered twice never
+runs a job twice; an outcome is written only while the job is still running
+under that claim.
 """
 
 from __future__ import annotations
@@ -15,111 +15,22 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
-from . import events
-from .catalog import ModelSpec
-from .kinds.base import InputError, ItemResult, TaskKind
-from .models import ACTIVE_STATUSES, InferenceJob, JobStatus
-from .registry import kind_get
-from .selectors import model_resolve
+from .. import events
+from ..kinds.base import ItemResult
+from ..models import InferenceJob, JobStatus
+from ..registry import kind_get
+from ..selectors import model_resolve
+from .recovery import job_requeue_or_fail
 
 logger = logging.getLogger(__name__)
 
 
-class JobRejected(Exception):
-    """A job that cannot be accepted; ``status`` is the HTTP status the API answers with."""
-
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.headers = headers or {}
-
-
 def _ms(delta: timedelta) -> int:
     return max(0, int(delta.total_seconds() * 1000))
-
-
-def job_prepare(*, user: AbstractBaseUser, kind_name: str, model_id: str | None,
-                data: dict[str, Any], allow_internal: bool = False) -> tuple[TaskKind, ModelSpec, dict[str, Any]]:
-    """Validate a request before anything is queued: kind, model, every input bound.
-
-    Raises ``JobRejected`` (unknown kind or model: 404; model not installed:
-    409; input out of bounds: 400 naming the field and the bound).
-    """
-    kind = kind_get(kind_name)
-    if kind is None or (kind.internal and not allow_internal):
-        raise JobRejected(404, "unknown_task_kind", f"Unknown task kind '{kind_name}'.")
-    model_id = model_id or kind.default_model
-    spec = model_resolve(model_id=model_id, user=user)
-    if spec is None or (spec.internal and not allow_internal):
-        raise JobRejected(404, "unknown_model", f"Unknown model '{model_id}'.", field="model")
-    if kind.name not in spec.kinds:
-        raise JobRejected(400, "invalid", f"model: '{model_id}' does not serve {kind.name} "
-                          f"(it serves {', '.join(spec.kinds)}).", field="model")
-    if not spec.installed:
-        raise JobRejected(409, "model_not_installed", f"Model '{model_id}' is in the catalog but not installed. "
-                          f"{spec.install_hint}", field="model")
-    try:
-        from .tokens import token_counter
-
-        cleaned = kind.clean(data, count_tokens=token_counter(spec))
-    except InputError as exc:
-        raise JobRejected(400, "invalid", str(exc), field=exc.field) from exc
-    return kind, spec, cleaned
-
-
-def job_submit(*, user: AbstractBaseUser, api_key: Any | None, kind_name: str, model_id: str | None,
-               data: dict[str, Any], allow_internal: bool = False, max_in_flight: int | None = None,
-               job_id: UUID | None = None) -> InferenceJob:
-    """Validate and record a job, then enqueue its Celery task once the row is committed.
-
-    ``max_in_flight`` caps the user's queued and running jobs; the check and
-    the insert happen under a lock on the user's row, so concurrent requests
-    cannot both slip under the cap. ``job_id``: the new job's id, when the
-    caller listens for its events before submitting (the API does).
-    """
-    kind, spec, cleaned = job_prepare(user=user, kind_name=kind_name, model_id=model_id, data=data,
-                                      allow_internal=allow_internal)
-    with transaction.atomic():
-        if max_in_flight is not None:
-            if connection.features.has_select_for_update:  # SQLite: BEGIN IMMEDIATE serializes writers already
-                get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-            in_flight = InferenceJob.objects.filter(owner=user, status__in=ACTIVE_STATUSES).count()
-            if in_flight >= max_in_flight:
-                raise JobRejected(429, "too_many_jobs", f"You have {in_flight} jobs queued or running, the most "
-                                  f"allowed at once is {max_in_flight}; wait for some to finish.",
-                                  headers={"Retry-After": "1"})
-        given_id = {"id": job_id} if job_id is not None else {}
-        job = InferenceJob.objects.create(**given_id, owner=user, api_key=api_key, task_kind=kind.name,
-                                          model_id=spec.id, input=cleaned, enqueued_at=timezone.now())
-        job_enqueue(job=job, spec=spec, stamped=True)
-    return job
-
-
-def job_enqueue(*, job: InferenceJob, spec: ModelSpec | None = None, stamped: bool = False) -> None:
-    """Send the job's Celery task to its model's queue after the current transaction commits.
-
-    ``stamped``: the row's ``enqueued_at`` is already set (a new job), saving a write.
-    """
-    from .batching import job_route
-    from .tasks import run_job
-
-    if not stamped:
-        InferenceJob.objects.filter(id=job.id).update(enqueued_at=timezone.now())
-    spec = spec or model_resolve(model_id=job.model_id, user=job.owner, include_unready=True)
-    # A model deleted while its job waited: any worker fails it with a reason.
-    queue = spec.queue if spec is not None else "fp.default"
-    route = job_route(model_id=job.model_id, task_kind=job.task_kind, cleaned=job.input)
-    run_job.apply_async_on_commit(args=(str(job.id), route), queue=queue)
 
 
 def job_claim(*, job_id: UUID | str) -> InferenceJob | None:
@@ -149,7 +60,7 @@ def job_claim_batch(*, job_ids: Sequence[UUID | str]) -> list[InferenceJob]:
 
 def job_execute(*, jobs: Sequence[InferenceJob], **context: Any) -> list[ItemResult]:
     """Run claimed jobs of one kind and one model as one batch; one result per job."""
-    from .loading import backend_get  # the worker side: imports torch
+    from ..loading import backend_get  # the worker side: imports torch
 
     first = jobs[0]
     kind = kind_get(first.task_kind)
@@ -341,39 +252,6 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
 TRANSIENT_ERRORS = _transient_errors()
 
 
-def job_requeue_or_fail(*, job: InferenceJob, reason: str) -> str:
-    """Give a running job back to the queue, or fail it after its last attempt."""
-    running = InferenceJob.objects.filter(id=job.id, status=JobStatus.RUNNING, started_at=job.started_at)
-    if job.attempts < settings.JOB_MAX_ATTEMPTS:
-        with transaction.atomic():
-            if running.update(status=JobStatus.QUEUED, started_at=None):
-                job_enqueue(job=job)
-                return "requeued"
-        return "unchanged"
-    message = f"The job failed after {job.attempts} attempts: {reason}."
-    if running.update(status=JobStatus.FAILED, error=message, finished_at=timezone.now()):
-        events.publish(job.id, "done", status=JobStatus.FAILED)
-        return "failed"
-    return "unchanged"
-
-
-def job_cancel(*, job: InferenceJob) -> InferenceJob:
-    """Cancel a queued or running job; a finished job is left as it is.
-
-    A running job is marked cancelled at once and its worker's result is
-    dropped; text generation also stops early (it checks ``cancel_requested``).
-    """
-    now = timezone.now()
-    InferenceJob.objects.filter(id=job.id, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).update(
-        status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now, error="Cancelled by the user.",
-    )
-    job.refresh_from_db()
-    if job.status == JobStatus.CANCELLED:
-        events.cancel_flag_set(job.id)
-        events.publish(job.id, "done", status=JobStatus.CANCELLED)
-    return job
-
-
 class JobCancelled(Exception):
     """Raised inside a running job (between generated tokens) when it was cancelled."""
 
@@ -387,44 +265,3 @@ def job_stream_callback(job: InferenceJob):
         events.publish(job.id, "text", output=text)
 
     return on_text
-
-
-def jobs_sweep() -> dict[str, int]:
-    """Rescue jobs nobody is running any more; run periodically by Celery beat.
-
-    - running for longer than the hard time limit (its worker died): re-queued,
-      or failed with a reason after the last attempt;
-    - queued for too long (no worker took it): the message is sent again, and
-      after ``JOB_QUEUED_TIMEOUT_S`` the job fails with a reason.
-    """
-    now = timezone.now()
-    counts = {"requeued": 0, "failed": 0, "resent": 0, "expired": 0}
-    stale_before = now - timedelta(seconds=settings.JOB_HARD_TIME_LIMIT_S + 5)
-    stale = InferenceJob.objects.filter(status=JobStatus.RUNNING, started_at__lt=stale_before)
-    for job in stale.select_related("owner"):
-        outcome = job_requeue_or_fail(job=job, reason="the worker running it stopped before it finished")
-        if outcome in counts:
-            counts[outcome] += 1
-    expire_before = now - timedelta(seconds=settings.JOB_QUEUED_TIMEOUT_S)
-    expired = InferenceJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=expire_before)
-    for job_id in list(expired.values_list("id", flat=True)):
-        if InferenceJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
-            status=JobStatus.FAILED, finished_at=now,
-            error=f"No worker took the job within {settings.JOB_QUEUED_TIMEOUT_S} s; "
-                  "is a worker running for its model?",
-        ):
-            counts["expired"] += 1
-            events.publish(job_id, "done", status=JobStatus.FAILED)
-    # A queued job whose message went unanswered for a long while (lost with a
-    # Redis that kept nothing on disk, say) gets its message again. Harmless if
-    # the first one is still queued: only one delivery can claim the job.
-    resend_before = now - timedelta(seconds=settings.JOB_RESEND_AFTER_S)
-    lost = InferenceJob.objects.filter(
-        Q(enqueued_at__lt=resend_before) | Q(enqueued_at__isnull=True),
-        status=JobStatus.QUEUED, created_at__lt=resend_before,
-    ).select_related("owner")
-    for job in lost:
-        with transaction.atomic():
-            job_enqueue(job=job)
-        counts["resent"] += 1
-    return counts

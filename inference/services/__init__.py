@@ -1,0 +1,45 @@
+"""Writes of the inference app: jobs (submit, run, recover) and uploaded models.
+
+- ``submit``: validate a request, record the job, enqueue its Celery task (web side);
+- ``execute``: claim, run and record jobs on a worker, alone or in batches;
+- ``recovery``: re-queue or fail, cancel, and the sweeper that rescues jobs whose worker died;
+- ``uploads``: users' own models: upload, build on a worker, sweep lost builds, delete.
+
+The Celery tasks (``inference/tasks.py``) are thin and call these; the database
+row is the source of truth.
+"""
+
+from .execute import (
+    TRANSIENT_ERRORS,
+    JobCancelled,
+    job_claim,
+    job_claim_batch,
+    job_execute,
+    job_finish,
+    job_run,
+    job_stream_callback,
+    jobs_finish,
+    jobs_run,
+)
+from .recovery import job_cancel, job_requeue_or_fail, jobs_sweep
+from .submit import JobRejected, job_enqueue, job_prepare, job_submit
+
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "JobCancelled",
+    "JobRejected",
+    "job_cancel",
+    "job_claim",
+    "job_claim_batch",
+    "job_enqueue",
+    "job_execute",
+    "job_finish",
+    "job_prepare",
+    "job_requeue_or_fail",
+    "job_run",
+    "job_stream_callback",
+    "job_submit",
+    "jobs_finish",
+    "jobs_run",
+    "jobs_sweep",
+]

@@ -1,0 +1,88 @@
+"""Jobs nobody will finish otherwise: re-queue or fail after a transient error, cancel, sweep."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import events
+from ..models import InferenceJob, JobStatus
+from .submit import job_enqueue
+
+
+def job_requeue_or_fail(*, job: InferenceJob, reason: str) -> str:
+    """Give a running job back to the queue, or fail it after its last attempt."""
+    running = InferenceJob.objects.filter(id=job.id, status=JobStatus.RUNNING, started_at=job.started_at)
+    if job.attempts < settings.JOB_MAX_ATTEMPTS:
+        with transaction.atomic():
+            if running.update(status=JobStatus.QUEUED, started_at=None):
+                job_enqueue(job=job)
+                return "requeued"
+        return "unchanged"
+    message = f"The job failed after {job.attempts} attempts: {reason}."
+    if running.update(status=JobStatus.FAILED, error=message, finished_at=timezone.now()):
+        events.publish(job.id, "done", status=JobStatus.FAILED)
+        return "failed"
+    return "unchanged"
+
+
+def job_cancel(*, job: InferenceJob) -> InferenceJob:
+    """Cancel a queued or running job; a finished job is left as it is.
+
+    A running job is marked cancelled at once and its worker's result is
+    dropped; text generation also stops early (it checks ``cancel_requested``).
+    """
+    now = timezone.now()
+    InferenceJob.objects.filter(id=job.id, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).update(
+        status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now, error="Cancelled by the user.",
+    )
+    job.refresh_from_db()
+    if job.status == JobStatus.CANCELLED:
+        events.cancel_flag_set(job.id)
+        events.publish(job.id, "done", status=JobStatus.CANCELLED)
+    return job
+
+
+def jobs_sweep() -> dict[str, int]:
+    """Rescue jobs nobody is running any more; run periodically by Celery beat.
+
+    - running for longer than the hard time limit (its worker died): re-queued,
+      or failed with a reason after the last attempt;
+    - queued for too long (no worker took it): the message is sent again, and
+      after ``JOB_QUEUED_TIMEOUT_S`` the job fails with a reason.
+    """
+    now = timezone.now()
+    counts = {"requeued": 0, "failed": 0, "resent": 0, "expired": 0}
+    stale_before = now - timedelta(seconds=settings.JOB_HARD_TIME_LIMIT_S + 5)
+    stale = InferenceJob.objects.filter(status=JobStatus.RUNNING, started_at__lt=stale_before)
+    for job in stale.select_related("owner"):
+        outcome = job_requeue_or_fail(job=job, reason="the worker running it stopped before it finished")
+        if outcome in counts:
+            counts[outcome] += 1
+    expire_before = now - timedelta(seconds=settings.JOB_QUEUED_TIMEOUT_S)
+    expired = InferenceJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=expire_before)
+    for job_id in list(expired.values_list("id", flat=True)):
+        if InferenceJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
+            status=JobStatus.FAILED, finished_at=now,
+            error=f"No worker took the job within {settings.JOB_QUEUED_TIMEOUT_S} s; "
+                  "is a worker running for its model?",
+        ):
+            counts["expired"] += 1
+            events.publish(job_id, "done", status=JobStatus.FAILED)
+    # A queued job whose message went unanswered for a long while (lost with a
+    # Redis that kept nothing on disk, say) gets its message again. Harmless if
+    # the first one is still queued: only one delivery can claim the job.
+    resend_before = now - timedelta(seconds=settings.JOB_RESEND_AFTER_S)
+    lost = InferenceJob.objects.filter(
+        Q(enqueued_at__lt=resend_before) | Q(enqueued_at__isnull=True),
+        status=JobStatus.QUEUED, created_at__lt=resend_before,
+    ).select_related("owner")
+    for job in lost:
+        with transaction.atomic():
+            job_enqueue(job=job)
+        counts["resent"] += 1
+    return counts

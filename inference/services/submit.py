@@ -1,0 +1,104 @@
+"""Accepting a job: validate, record, enqueue (the web side of ``inference.services``)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ..catalog import ModelSpec
+from ..kinds.base import InputError, TaskKind
+from ..models import ACTIVE_STATUSES, InferenceJob
+from ..registry import kind_get
+from ..selectors import model_resolve
+
+
+class JobRejected(Exception):
+    """A job that cannot be accepted; ``status`` is the HTTP status the API answers with."""
+
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+
+def job_prepare(*, user: AbstractBaseUser, kind_name: str, model_id: str | None,
+                data: dict[str, Any], allow_internal: bool = False) -> tuple[TaskKind, ModelSpec, dict[str, Any]]:
+    """Validate a request before anything is queued: kind, model, every input bound.
+
+    Raises ``JobRejected`` (unknown kind or model: 404; model not installed:
+    409; input out of bounds: 400 naming the field and the bound).
+    """
+    kind = kind_get(kind_name)
+    if kind is None or (kind.internal and not allow_internal):
+        raise JobRejected(404, "unknown_task_kind", f"Unknown task kind '{kind_name}'.")
+    model_id = model_id or kind.default_model
+    spec = model_resolve(model_id=model_id, user=user)
+    if spec is None or (spec.internal and not allow_internal):
+        raise JobRejected(404, "unknown_model", f"Unknown model '{model_id}'.", field="model")
+    if kind.name not in spec.kinds:
+        raise JobRejected(400, "invalid", f"model: '{model_id}' does not serve {kind.name} "
+                          f"(it serves {', '.join(spec.kinds)}).", field="model")
+    if not spec.installed:
+        raise JobRejected(409, "model_not_installed", f"Model '{model_id}' is in the catalog but not installed. "
+                          f"{spec.install_hint}", field="model")
+    try:
+        from ..tokens import token_counter
+
+        cleaned = kind.clean(data, count_tokens=token_counter(spec))
+    except InputError as exc:
+        raise JobRejected(400, "invalid", str(exc), field=exc.field) from exc
+    return kind, spec, cleaned
+
+
+def job_submit(*, user: AbstractBaseUser, api_key: Any | None, kind_name: str, model_id: str | None,
+               data: dict[str, Any], allow_internal: bool = False, max_in_flight: int | None = None,
+               job_id: UUID | None = None) -> InferenceJob:
+    """Validate and record a job, then enqueue its Celery task once the row is committed.
+
+    ``max_in_flight`` caps the user's queued and running jobs; the check and
+    the insert happen under a lock on the user's row, so concurrent requests
+    cannot both slip under the cap. ``job_id``: the new job's id, when the
+    caller listens for its events before submitting (the API does).
+    """
+    kind, spec, cleaned = job_prepare(user=user, kind_name=kind_name, model_id=model_id, data=data,
+                                      allow_internal=allow_internal)
+    with transaction.atomic():
+        if max_in_flight is not None:
+            if connection.features.has_select_for_update:  # SQLite: BEGIN IMMEDIATE serializes writers already
+                get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+            in_flight = InferenceJob.objects.filter(owner=user, status__in=ACTIVE_STATUSES).count()
+            if in_flight >= max_in_flight:
+                raise JobRejected(429, "too_many_jobs", f"You have {in_flight} jobs queued or running, the most "
+                                  f"allowed at once is {max_in_flight}; wait for some to finish.",
+                                  headers={"Retry-After": "1"})
+        given_id = {"id": job_id} if job_id is not None else {}
+        job = InferenceJob.objects.create(**given_id, owner=user, api_key=api_key, task_kind=kind.name,
+                                          model_id=spec.id, input=cleaned, enqueued_at=timezone.now())
+        job_enqueue(job=job, spec=spec, stamped=True)
+    return job
+
+
+def job_enqueue(*, job: InferenceJob, spec: ModelSpec | None = None, stamped: bool = False) -> None:
+    """Send the job's Celery task to its model's queue after the current transaction commits.
+
+    ``stamped``: the row's ``enqueued_at`` is already set (a new job), saving a write.
+    """
+    from ..batching import job_route
+    from ..tasks import run_job
+
+    if not stamped:
+        InferenceJob.objects.filter(id=job.id).update(enqueued_at=timezone.now())
+    spec = spec or model_resolve(model_id=job.model_id, user=job.owner, include_unready=True)
+    # A model deleted while its job waited: any worker fails it with a reason.
+    queue = spec.queue if spec is not None else "fp.default"
+    route = job_route(model_id=job.model_id, task_kind=job.task_kind, cleaned=job.input)
+    run_job.apply_async_on_commit(args=(str(job.id), route), queue=queue)
