@@ -18,6 +18,7 @@ from django.conf import settings
 from .backends.base import Backend, LoadTarget
 from .catalog import ModelSpec
 from .registry import backend_class
+from .uploads import model_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class ModelCache:
 
             raise BackendError(f"Model '{spec.id}' is not installed on this worker. {spec.install_hint}")
         target = LoadTarget(model_id=spec.id, path=Path(path), device=device, dtype=dtype,
-                            options=dict(spec.options), cache_dir=Path(settings.MODEL_CACHE_DIR))
+                            options=dict(spec.options), cache_dir=model_cache_dir(path))
         started = time.perf_counter()
         backend = backend_class(spec.family).load(target)
         logger.info("loaded model %s (%s) on %s in %.1f s", spec.id, spec.family, device, time.perf_counter() - started)

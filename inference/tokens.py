@@ -45,11 +45,10 @@ def token_counter(spec: ModelSpec) -> Callable[[str], int] | None:
         return None
     if str(folder).endswith(".gguf"):
         # The tokenizer of a GGUF model is in its converted folder, once a worker converted it.
-        from django.conf import settings
-
         from .gguf_cache import gguf_cache_folder
+        from .uploads import model_cache_dir
 
-        folder = gguf_cache_folder(Path(folder), Path(settings.MODEL_CACHE_DIR))
+        folder = gguf_cache_folder(Path(folder), model_cache_dir(folder))
     loaded = _tokenizer(str(folder), spec.revision)
     if loaded is None:
         return None

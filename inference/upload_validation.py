@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import shutil
 import stat
 import tarfile
@@ -147,8 +148,13 @@ def unpack_upload(*, upload: Path, file_format: str, dest: Path, max_files: int,
         with open(upload, "rb") as source:
             if source.read(4) != b"GGUF":
                 raise UploadInvalid("The file is not a GGUF model (it does not start with the GGUF magic bytes).")
-            source.seek(0)
-            _copy_counted(source, dest / GGUF_FILE, written=0, max_unpacked=max_unpacked)
+        size = upload.stat().st_size
+        if size > max_unpacked:
+            raise UploadInvalid(f"The model file is {size:,} bytes, more than the {max_unpacked:,} this server allows.")
+        try:  # the upload stays until the build succeeds (a retried build needs it): a link, not a copy
+            os.link(upload, dest / GGUF_FILE)
+        except OSError:
+            shutil.copyfile(upload, dest / GGUF_FILE)
         return dest / GGUF_FILE
     try:
         if file_format == "zip":

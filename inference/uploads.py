@@ -22,6 +22,20 @@ from .models import BuildStatus, ModelVersion, UploadedModel
 UPLOADS_QUEUE_GROUP = "uploads"
 
 
+def model_cache_dir(path: str | Path) -> Path:
+    """Where one-off conversions of the model at ``path`` are kept (a GGUF file's safetensors folder).
+
+    An uploaded model's go in its version folder, so they leave with the version
+    (superseded by a new one, or deleted); every other model's in ``MODEL_CACHE_DIR``.
+    """
+    root = (Path(settings.MEDIA_ROOT) / "models").resolve()
+    try:
+        owner, name, version = Path(path).resolve().relative_to(root).parts[:3]
+    except ValueError:  # outside the uploads, or not inside a version folder
+        return Path(settings.MODEL_CACHE_DIR)
+    return root / owner / name / version
+
+
 def model_folder(*, owner_id: int, name: str) -> Path:
     """Every file of one uploaded model, all versions: ``MEDIA_ROOT/models/<user id>/<name>``."""
     return Path(settings.MEDIA_ROOT) / "models" / str(owner_id) / name

@@ -36,7 +36,14 @@ from ..upload_validation import (
     run_example,
     unpack_upload,
 )
-from ..uploads import UPLOADS_QUEUE_GROUP, model_folder, upload_file_path, version_folder, version_model_path
+from ..uploads import (
+    UPLOADS_QUEUE_GROUP,
+    model_cache_dir,
+    model_folder,
+    upload_file_path,
+    version_folder,
+    version_model_path,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +146,7 @@ def model_upload_build(*, version_id: int) -> ModelVersion | None:
                              max_files=settings.UPLOAD_MAX_FILES, max_unpacked=settings.UPLOAD_MAX_UNPACKED_BYTES)
         family = "causal-lm" if version.file_format == "gguf" else check_folder(path, version.task_kind)
         run_example(model_id=model.name, path=version_model_path(version), family=family,
-                    kind_name=version.task_kind, options={}, cache_dir=Path(settings.MODEL_CACHE_DIR))
+                    kind_name=version.task_kind, options={}, cache_dir=model_cache_dir(folder))
     except Exception as exc:  # every failure is the version's outcome, told to its owner
         if not isinstance(exc, UploadInvalid):
             logger.exception("building uploaded model %s v%s failed", model.name, version.number)

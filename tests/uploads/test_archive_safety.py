@@ -75,6 +75,20 @@ def test_a_file_that_is_not_gguf_is_refused(tmp_path):
         unpack_upload(upload=path, file_format="gguf", dest=tmp_path / "v1", max_files=1, max_unpacked=1_000)
 
 
+def test_a_gguf_file_over_the_cap_is_refused_with_its_size(tmp_path):
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"GGUF" + b"\0" * 100)
+    with pytest.raises(UploadInvalid, match="The model file is 104 bytes, more than the 50 this server allows"):
+        unpack_upload(upload=path, file_format="gguf", dest=tmp_path / "v1", max_files=1, max_unpacked=50)
+
+
+def test_a_gguf_file_is_kept_until_the_build_ends(tmp_path):
+    path = tmp_path / "v1.upload.gguf"
+    path.write_bytes(b"GGUF" + b"\1" * 100)
+    model = unpack_upload(upload=path, file_format="gguf", dest=tmp_path / "v1", max_files=1, max_unpacked=1_000)
+    assert model.read_bytes() == path.read_bytes()  # a retried build still finds the upload
+
+
 def test_a_model_folder_inside_one_top_level_folder_is_moved_up(tmp_path):
     archive = _tar(tmp_path, [_file("my-model/config.json"), _file("my-model/tokenizer.json")])
     dest = tmp_path / "v1"
