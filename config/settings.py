@@ -53,14 +53,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # config.middleware.Async*: Django's own, with hooks on the event loop under ASGI unless they do I/O.
     "api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "config.middleware.AsyncSessionMiddleware",
+    "config.middleware.AsyncCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.AsyncAuthenticationMiddleware",
+    "config.middleware.AsyncMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
