@@ -30,9 +30,12 @@ JOB_FIELDS = {
     "finished_at": serializers.DateTimeField(allow_null=True), "queue_ms": serializers.IntegerField(allow_null=True),
     "compute_ms": serializers.IntegerField(allow_null=True), "result": serializers.JSONField(allow_null=True),
     "error": serializers.CharField(allow_null=True),
+    "data_purged_at": serializers.DateTimeField(
+        allow_null=True, help_text="When the input and result were deleted (JOB_DATA_RETENTION_DAYS after the "
+                                   "job ended); null while they are kept."),
 }
 JOB_SCHEMA = inline_serializer("Job", JOB_FIELDS)
-JOB_DETAIL_SCHEMA = inline_serializer("JobDetail", {**JOB_FIELDS, "input": serializers.JSONField()})
+JOB_DETAIL_SCHEMA = inline_serializer("JobDetail", {**JOB_FIELDS, "input": serializers.JSONField(allow_null=True)})
 JOB_LIST_SCHEMA = inline_serializer("PaginatedJobList", {
     "count": serializers.IntegerField(), "next": serializers.CharField(allow_null=True),
     "previous": serializers.CharField(allow_null=True), "results": serializers.ListField(child=JOB_SCHEMA)})

@@ -42,9 +42,10 @@ def job_json(job: InferenceJob, *, with_input: bool = False) -> dict[str, Any]:
         "compute_ms": job.compute_ms,
         "result": job.output if job.status == "succeeded" else None,
         "error": job.error or None,
+        "data_purged_at": job.data_purged_at.isoformat() if job.data_purged_at else None,
     }
     if with_input:
-        body["input"] = _elide_images(job.task_kind, job.input)
+        body["input"] = None if job.data_purged_at else _elide_images(job.task_kind, job.input)
     return body
 
 

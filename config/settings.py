@@ -213,6 +213,9 @@ JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 JOB_SWEEP_INTERVAL_S = env.int("JOB_SWEEP_INTERVAL_S", default=30)
 JOB_QUEUED_TIMEOUT_S = env.int("JOB_QUEUED_TIMEOUT_S", default=3600)
 JOB_RESEND_AFTER_S = env.int("JOB_RESEND_AFTER_S", default=600)
+# A finished job's input and result are deleted this many days after it ended (0: kept for ever);
+# the row stays for usage. Checked hourly.
+JOB_DATA_RETENTION_DAYS = env.int("JOB_DATA_RETENTION_DAYS", default=30)
 CELERY_TASK_SOFT_TIME_LIMIT = JOB_SOFT_TIME_LIMIT_S
 CELERY_TASK_TIME_LIMIT = JOB_HARD_TIME_LIMIT_S
 # A message not acknowledged within this time goes back to the queue; the
@@ -222,6 +225,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {
         "task": "inference.tasks.sweep_jobs",
         "schedule": timedelta(seconds=JOB_SWEEP_INTERVAL_S),
+        "options": {"queue": "fp.control"},
+    },
+    "purge-old-job-data": {
+        "task": "inference.tasks.purge_job_data",
+        "schedule": timedelta(hours=1),
         "options": {"queue": "fp.control"},
     },
     "sweep-stale-model-builds": {

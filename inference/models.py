@@ -70,6 +70,9 @@ class InferenceJob(models.Model):
     queue_ms = models.PositiveIntegerField(null=True, blank=True)
     compute_ms = models.PositiveIntegerField(null=True, blank=True)
     batch_size = models.PositiveSmallIntegerField(null=True, blank=True)
+    data_purged_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the input and the result were deleted (JOB_DATA_RETENTION_DAYS after the job ended).")
 
     class Meta:
         ordering = ("-created_at",)
@@ -77,6 +80,8 @@ class InferenceJob(models.Model):
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["status", "started_at"]),
             models.Index(fields=["owner", "status"]),
+            models.Index(fields=["finished_at"], condition=models.Q(data_purged_at__isnull=True),
+                         name="job_data_kept_finished_at"),
         ]
 
     def __str__(self) -> str:

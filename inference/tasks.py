@@ -28,6 +28,12 @@ def sweep_jobs() -> dict[str, int]:
     return services.jobs_sweep()
 
 
+@shared_task(name="inference.tasks.purge_job_data", acks_late=True)
+def purge_job_data() -> int:
+    """Delete the input and result of jobs that ended longer ago than ``JOB_DATA_RETENTION_DAYS``."""
+    return services.jobs_purge_data()
+
+
 @shared_task(name="inference.tasks.sweep_model_builds", acks_late=True)
 def sweep_model_builds() -> dict[str, int]:
     """Build again, re-send or fail uploaded-model builds whose worker or message was lost."""

@@ -3,6 +3,7 @@
 - ``submit``: validate a request, record the job, enqueue its Celery task (web side);
 - ``execute``: claim, run and record jobs on a worker, alone or in batches;
 - ``recovery``: re-queue or fail, cancel, and the sweeper that rescues jobs whose worker died;
+- ``retention``: a finished job's input and result are deleted after ``JOB_DATA_RETENTION_DAYS``;
 - ``uploads``: users' own models: upload, build on a worker, sweep lost builds, delete.
 
 The Celery tasks (``inference/tasks.py``) are thin and call these; the database
@@ -22,6 +23,7 @@ from .execute import (
     jobs_run,
 )
 from .recovery import job_cancel, job_requeue_or_fail, jobs_sweep
+from .retention import jobs_purge_data
 from .submit import JobRejected, job_enqueue, job_prepare, job_submit
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "job_stream_callback",
     "job_submit",
     "jobs_finish",
+    "jobs_purge_data",
     "jobs_run",
     "jobs_sweep",
 ]
