@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +21,7 @@ from inference.upload_validation import KIND_FAMILIES
 
 from .authentication import ApiKeyAuthentication, SandboxSessionAuthentication
 from .errors import error_body
+from .health import health_report
 from .serializers import job_json, kind_json, model_json
 
 JOB_FIELDS = {
@@ -99,6 +101,25 @@ class JobCancelApi(ApiView):
     def post(self, request: Request, job_id) -> Response:
         job = services.job_cancel(job=_own_job(request, job_id))
         return Response(job_json(job, with_input=True))
+
+
+class HealthApi(APIView):
+    """Readiness: the database and Redis answer (no key needed)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(summary="Is the service ready", auth=[], responses={
+        (200, "application/json"): inline_serializer("Health", {
+            "status": serializers.ChoiceField(choices=["ok", "failing"]),
+            "checks": serializers.DictField(child=serializers.CharField())}),
+        (503, "application/json"): inline_serializer("HealthFailing", {
+            "status": serializers.ChoiceField(choices=["ok", "failing"]),
+            "checks": serializers.DictField(child=serializers.CharField())}),
+    })
+    def get(self, request: Request) -> Response:
+        healthy, checks = health_report()
+        return Response({"status": "ok" if healthy else "failing", "checks": checks}, status=200 if healthy else 503)
 
 
 class TaskListApi(ApiView):

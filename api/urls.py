@@ -12,6 +12,7 @@ from .views import api_not_found
 app_name = "api"
 
 urlpatterns = [
+    path("health", apis.HealthApi.as_view(), name="health"),
     path("me", apis.MeApi.as_view(), name="me"),
     path("jobs", apis.JobListApi.as_view(), name="job-list"),
     path("jobs/<uuid:job_id>", apis.JobDetailApi.as_view(), name="job-detail"),
