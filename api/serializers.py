@@ -7,23 +7,9 @@ from typing import Any
 from django.urls import reverse
 
 from inference.catalog import ModelSpec
-from inference.kinds.base import IMAGE, TaskKind
+from inference.kinds.base import TaskKind
 from inference.models import InferenceJob
-from inference.registry import kind_get
-
-
-def _elide_images(kind_name: str, data: dict[str, Any]) -> dict[str, Any]:
-    kind = kind_get(kind_name)
-    if kind is None:
-        return data
-    images = {p.name for p in kind.params if p.type == IMAGE}
-
-    def short(value: Any) -> Any:
-        if isinstance(value, list):
-            return [short(v) for v in value]
-        return f"<image, {len(value) * 3 // 4:,} bytes>" if isinstance(value, str) else value
-
-    return {k: short(v) if k in images else v for k, v in data.items()}
+from inference.selectors import job_input_shown
 
 
 def job_json(job: InferenceJob, *, with_input: bool = False) -> dict[str, Any]:
@@ -45,7 +31,7 @@ def job_json(job: InferenceJob, *, with_input: bool = False) -> dict[str, Any]:
         "data_purged_at": job.data_purged_at.isoformat() if job.data_purged_at else None,
     }
     if with_input:
-        body["input"] = None if job.data_purged_at else _elide_images(job.task_kind, job.input)
+        body["input"] = job_input_shown(job)
     return body
 
 

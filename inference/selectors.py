@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
@@ -51,3 +53,23 @@ def job_list(*, user: AbstractBaseUser, status: str | None = None,
 def job_get(*, user: AbstractBaseUser, job_id) -> InferenceJob:
     """One of ``user``'s jobs; another user's job is DoesNotExist (a 404)."""
     return InferenceJob.objects.get(owner=user, id=job_id)
+
+
+def job_input_shown(job: InferenceJob) -> dict[str, Any] | None:
+    """A job's input as the API and the admin show it: images as ``<image, N bytes>``; None once purged."""
+    from .kinds.base import IMAGE
+    from .registry import kind_get
+
+    if job.data_purged_at is not None:
+        return None
+    kind = kind_get(job.task_kind)
+    if kind is None:
+        return job.input
+    images = {p.name for p in kind.params if p.type == IMAGE}
+
+    def short(value: Any) -> Any:
+        if isinstance(value, list):
+            return [short(v) for v in value]
+        return f"<image, {len(value) * 3 // 4:,} bytes>" if isinstance(value, str) else value
+
+    return {k: short(v) if k in images else v for k, v in job.input.items()}
