@@ -71,3 +71,12 @@ def test_deleting_an_uploaded_model_in_the_admin_removes_its_files(admin_client,
     assert response.status_code == 302
     assert not UploadedModel.objects.filter(pk=model.pk).exists()
     assert not model_folder(owner_id=user.pk, name="mine").exists()
+
+
+def test_jobs_are_found_by_owner_or_by_id(admin_client, user):
+    job = InferenceJob.objects.create(owner=user, task_kind="emotion", model_id="emotion-minilm-goemotions",
+                                      input={"text": "hello"})
+    for query in ["alice", str(job.id)]:
+        response = admin_client.get("/admin/inference/inferencejob/", {"q": query})
+        assert response.status_code == 200, query
+        assert str(job.id) in response.content.decode(), query
