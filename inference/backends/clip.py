@@ -36,7 +36,7 @@ from PIL import Image
 from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel, PreTrainedTokenizerBase
 
 from inference.backends.base import Backend, BackendError, LoadTarget
-from inference.backends.sentence_encoder import tokenized_batches
+from inference.backends.text import model_max_length, tokenized_batches
 
 DEFAULT_LABEL_TEMPLATE = "a photo of a {}."
 DEFAULT_BATCH_SIZE = 16
@@ -76,12 +76,8 @@ class ClipBackend(Backend):
             raise BackendError("label_template must contain '{}'")
         if self.batch_size <= 0:
             raise BackendError("batch_size must be positive")
-        limits = [int(model.config.text_config.max_position_embeddings)]
-        if 0 < tokenizer.model_max_length < 1_000_000:
-            limits.append(int(tokenizer.model_max_length))
-        if options.get("max_length") is not None:
-            limits.append(int(options["max_length"]))
-        self.max_length = min(limits)
+        self.max_length = model_max_length(tokenizer, model.config.text_config, Path(target.path),
+                                           options.get("max_length"))
 
     @classmethod
     def load(cls, target: LoadTarget) -> ClipBackend:

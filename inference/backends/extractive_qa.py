@@ -24,13 +24,12 @@ window), ``doc_stride`` (int, overlap of windows), ``max_answer_tokens``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
-from transformers import AutoModelForQuestionAnswering, PreTrainedTokenizerBase
+from transformers import AutoModelForQuestionAnswering, PretrainedConfig, PreTrainedTokenizerBase
 
-from inference.backends.base import Backend, BackendError, LoadTarget
-from inference.backends.sentence_encoder import load_text_model, model_max_length
+from inference.backends.base import BackendError, LoadTarget
+from inference.backends.text import TextModelBackend
 
 DEFAULT_MAX_LENGTH = 384
 DEFAULT_MAX_ANSWER_TOKENS = 30
@@ -39,27 +38,19 @@ DEFAULT_DOC_STRIDE = 128
 DEFAULT_BATCH_SIZE = 16
 
 
-class ExtractiveQABackend(Backend):
+class ExtractiveQABackend(TextModelBackend):
     """Answers a question with the best-scoring span of its context (``answer``)."""
 
     family = "extractive-qa"
     operations = frozenset({"answer"})
+    auto_class = AutoModelForQuestionAnswering
+    default_max_length = DEFAULT_MAX_LENGTH
 
-    def __init__(
-        self,
-        target: LoadTarget,
-        model: torch.nn.Module,
-        tokenizer: PreTrainedTokenizerBase,
-        max_length: int,
-    ) -> None:
-        super().__init__(target)
+    def __init__(self, target: LoadTarget, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+                 config: PretrainedConfig, max_length: int) -> None:
         if not tokenizer.is_fast:
-            raise BackendError(
-                "extractive QA needs a fast tokenizer (character offsets)"
-            )
-        self.model = model
-        self.tokenizer = tokenizer
-        self.max_length = max_length
+            raise BackendError("extractive QA needs a fast tokenizer (character offsets)")
+        super().__init__(target, model, tokenizer, config, max_length)
         options = target.options
         # Question and stride each take at most a quarter / a third of a window,
         # so every window keeps room for new context (the tokenizer needs that).
@@ -74,16 +65,6 @@ class ExtractiveQABackend(Backend):
             options.get("max_answer_tokens", DEFAULT_MAX_ANSWER_TOKENS)
         )
         self.batch_size = int(options.get("batch_size", DEFAULT_BATCH_SIZE))
-
-    @classmethod
-    def load(cls, target: LoadTarget) -> ExtractiveQABackend:
-        """Load the QA model and its fast tokenizer from ``target.path`` (never downloads)."""
-        model, tokenizer, config = load_text_model(
-            target, AutoModelForQuestionAnswering
-        )
-        requested = int(target.options.get("max_length", DEFAULT_MAX_LENGTH))
-        max_length = model_max_length(tokenizer, config, Path(target.path), requested)
-        return cls(target, model, tokenizer, max_length)
 
     def _token_count(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -18,7 +18,6 @@ Catalog ``options`` read here:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from transformers import (
@@ -27,12 +26,9 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from inference.backends.base import Backend, BackendError, LoadTarget
-from inference.backends.sentence_encoder import (
-    DEFAULT_BATCH_SIZE,
-    load_text_model,
-    model_max_length,
-)
+from inference.backends.base import BackendError, LoadTarget
+from inference.backends.sentence_encoder import DEFAULT_BATCH_SIZE
+from inference.backends.text import TextModelBackend
 
 DEFAULT_HYPOTHESIS_TEMPLATE = "This example is {}."
 
@@ -45,24 +41,16 @@ def entailment_index(config: PretrainedConfig) -> int:
     return config.num_labels - 1
 
 
-class NliZeroShotBackend(Backend):
+class NliZeroShotBackend(TextModelBackend):
     """Zero-shot text classification by entailment (``text_label_scores``)."""
 
     family = "nli"
     operations = frozenset({"text_label_scores"})
+    auto_class = AutoModelForSequenceClassification
 
-    def __init__(
-        self,
-        target: LoadTarget,
-        model: torch.nn.Module,
-        tokenizer: PreTrainedTokenizerBase,
-        config: PretrainedConfig,
-        max_length: int,
-    ) -> None:
-        super().__init__(target)
-        self.model = model
-        self.tokenizer = tokenizer
-        self.max_length = max_length
+    def __init__(self, target: LoadTarget, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+                 config: PretrainedConfig, max_length: int) -> None:
+        super().__init__(target, model, tokenizer, config, max_length)
         self.entailment = entailment_index(config)
         options = target.options
         self.hypothesis_template = str(
@@ -71,17 +59,6 @@ class NliZeroShotBackend(Backend):
         self.batch_size = int(options.get("batch_size", DEFAULT_BATCH_SIZE))
         if "{}" not in self.hypothesis_template:
             raise BackendError("hypothesis_template must contain '{}'")
-
-    @classmethod
-    def load(cls, target: LoadTarget) -> NliZeroShotBackend:
-        """Load the NLI model and its tokenizer from ``target.path`` (never downloads)."""
-        model, tokenizer, config = load_text_model(
-            target, AutoModelForSequenceClassification
-        )
-        max_length = model_max_length(
-            tokenizer, config, Path(target.path), target.options.get("max_length")
-        )
-        return cls(target, model, tokenizer, config, max_length)
 
     @torch.inference_mode()
     def _entailment_logits(

@@ -22,21 +22,17 @@ Catalog ``options`` read here:
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 from transformers import (
-    AutoConfig,
     AutoModel,
-    AutoTokenizer,
     PretrainedConfig,
     PreTrainedTokenizerBase,
 )
 
-from inference.backends.base import Backend, BackendError, LoadTarget
+from inference.backends.base import BackendError, LoadTarget
+from inference.backends.text import TextModelBackend, mean_pool, softmax_scores, tokenized_batches
 
 # Chosen by measurement with the bundled MiniLM on 35 hand-written texts
 # (20 plain, 15 ambiguous; 2-5 labels each). The template beat the bare label
@@ -49,113 +45,17 @@ DEFAULT_LABEL_TEMPLATE = "This text is about {}."
 DEFAULT_TEMPERATURE = 0.05
 DEFAULT_BATCH_SIZE = 32
 
-# Position tables of RoBERTa-like models hold two entries past the usable length.
-_POSITION_OFFSET_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer")
 
-
-def model_max_length(
-    tokenizer: PreTrainedTokenizerBase,
-    config: PretrainedConfig,
-    path: Path,
-    requested: int | None = None,
-) -> int:
-    """The most tokens a sequence may have for this model.
-
-    The smallest of: the tokenizer's ``model_max_length`` (when set), the
-    model's position table, sentence-transformers' ``max_seq_length`` (when
-    the folder has a ``sentence_bert_config.json``) and ``requested``.
-    """
-    limits: list[int] = []
-    if 0 < tokenizer.model_max_length < 1_000_000:
-        limits.append(int(tokenizer.model_max_length))
-    positions = getattr(config, "max_position_embeddings", None)
-    if isinstance(positions, int) and positions > 0:
-        offset = 2 if getattr(config, "model_type", "") in _POSITION_OFFSET_TYPES else 0
-        limits.append(positions - offset)
-    st_config = path / "sentence_bert_config.json" if path.is_dir() else None
-    if st_config is not None and st_config.is_file():
-        seq_length = json.loads(st_config.read_text()).get("max_seq_length")
-        if isinstance(seq_length, int) and seq_length > 0:
-            limits.append(seq_length)
-    if requested is not None:
-        limits.append(int(requested))
-    return min(limits) if limits else 512
-
-
-def tokenized_batches(
-    tokenizer: Any, texts: Sequence[str], *, batch_size: int, max_length: int, device: torch.device
-) -> Iterator[Any]:
-    """``texts`` tokenized in padded, truncated batches of ``batch_size``, on ``device``."""
-    for start in range(0, len(texts), batch_size):
-        yield tokenizer(
-            list(texts[start : start + batch_size]),
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            return_tensors="pt",
-        ).to(device)
-
-
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``hidden`` (batch, seq, dim) over the positions where the mask is 1, in float32."""
-    mask = attention_mask.unsqueeze(-1).to(torch.float32)
-    summed = (hidden.to(torch.float32) * mask).sum(dim=1)
-    return summed / mask.sum(dim=1).clamp(min=1e-9)
-
-
-def softmax_scores(
-    similarities: torch.Tensor, labels: Sequence[str], temperature: float
-) -> dict[str, float]:
-    """A distribution over ``labels`` from their similarities, softmaxed at ``temperature``."""
-    probabilities = torch.softmax(similarities.to(torch.float32) / temperature, dim=-1)
-    return {
-        label: float(p) for label, p in zip(labels, probabilities.tolist(), strict=True)
-    }
-
-
-def load_text_model(
-    target: LoadTarget, model_class: Any
-) -> tuple[torch.nn.Module, PreTrainedTokenizerBase, PretrainedConfig]:
-    """Load a tokenizer and a ``model_class`` (an ``AutoModel*``) from ``target.path``, offline.
-
-    The model is moved to ``target.device`` / ``target.dtype`` and put in eval
-    mode. Any failure becomes a ``BackendError``.
-    """
-    path = Path(target.path)
-    if not path.is_dir():
-        raise BackendError(f"model folder {path} does not exist")
-    try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = model_class.from_pretrained(
-            path, config=config, local_files_only=True, dtype=target.dtype
-        )
-    except (OSError, ValueError, KeyError) as exc:
-        raise BackendError(
-            f"could not load {target.model_id} from {path}: {exc}"
-        ) from exc
-    model.to(target.device)
-    model.eval()
-    return model, tokenizer, config
-
-
-class SentenceEncoderBackend(Backend):
+class SentenceEncoderBackend(TextModelBackend):
     """A BERT-like encoder whose mean-pooled, L2-normalised output embeds a text."""
 
     family = "sentence-encoder"
     operations = frozenset({"embed_texts", "text_label_scores"})
+    auto_class = AutoModel
 
-    def __init__(
-        self,
-        target: LoadTarget,
-        model: torch.nn.Module,
-        tokenizer: PreTrainedTokenizerBase,
-        max_length: int,
-    ) -> None:
-        super().__init__(target)
-        self.model = model
-        self.tokenizer = tokenizer
-        self.max_length = max_length
+    def __init__(self, target: LoadTarget, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+                 config: PretrainedConfig, max_length: int) -> None:
+        super().__init__(target, model, tokenizer, config, max_length)
         options = target.options
         self.label_template: str = str(
             options.get("label_template", DEFAULT_LABEL_TEMPLATE)
@@ -166,15 +66,6 @@ class SentenceEncoderBackend(Backend):
             raise BackendError("label_template must contain '{}'")
         if self.temperature <= 0:
             raise BackendError("temperature must be positive")
-
-    @classmethod
-    def load(cls, target: LoadTarget) -> SentenceEncoderBackend:
-        """Load the encoder and its tokenizer from ``target.path`` (never downloads)."""
-        model, tokenizer, config = load_text_model(target, AutoModel)
-        max_length = model_max_length(
-            tokenizer, config, Path(target.path), target.options.get("max_length")
-        )
-        return cls(target, model, tokenizer, max_length)
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str]) -> torch.Tensor:

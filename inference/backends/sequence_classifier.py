@@ -23,7 +23,6 @@ Catalog ``options`` read here: ``max_length`` (int) and ``batch_size`` (int).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,14 +32,9 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from inference.backends.base import Backend, BackendError, LoadTarget
-from inference.backends.sentence_encoder import (
-    DEFAULT_BATCH_SIZE,
-    load_text_model,
-    mean_pool,
-    model_max_length,
-    tokenized_batches,
-)
+from inference.backends.base import BackendError, LoadTarget
+from inference.backends.sentence_encoder import DEFAULT_BATCH_SIZE
+from inference.backends.text import TextModelBackend, mean_pool, tokenized_batches
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -76,24 +70,16 @@ def config_thresholds(
     return thresholds
 
 
-class SequenceClassifierBackend(Backend):
+class SequenceClassifierBackend(TextModelBackend):
     """A text classifier with a fixed label set (``emotion_scores``)."""
 
     family = "sequence-classifier"
     operations = frozenset({"emotion_scores"})
+    auto_class = AutoModelForSequenceClassification
 
-    def __init__(
-        self,
-        target: LoadTarget,
-        model: torch.nn.Module,
-        tokenizer: PreTrainedTokenizerBase,
-        config: PretrainedConfig,
-        max_length: int,
-    ) -> None:
-        super().__init__(target)
-        self.model = model
-        self.tokenizer = tokenizer
-        self.max_length = max_length
+    def __init__(self, target: LoadTarget, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+                 config: PretrainedConfig, max_length: int) -> None:
+        super().__init__(target, model, tokenizer, config, max_length)
         self.batch_size = int(target.options.get("batch_size", DEFAULT_BATCH_SIZE))
         self.labels = config_labels(config)
         self.thresholds: dict[str, float] = config_thresholds(config, self.labels)
@@ -111,17 +97,6 @@ class SequenceClassifierBackend(Backend):
                 raise BackendError(
                     "pooling 'mean' needs a linear classifier over the hidden states"
                 )
-
-    @classmethod
-    def load(cls, target: LoadTarget) -> SequenceClassifierBackend:
-        """Load the classifier and its tokenizer from ``target.path`` (never downloads)."""
-        model, tokenizer, config = load_text_model(
-            target, AutoModelForSequenceClassification
-        )
-        max_length = model_max_length(
-            tokenizer, config, Path(target.path), target.options.get("max_length")
-        )
-        return cls(target, model, tokenizer, config, max_length)
 
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.pooling == "cls":

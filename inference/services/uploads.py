@@ -99,22 +99,26 @@ def model_upload_create(*, user: AbstractBaseUser, name: str, task_kind: str, de
         last = model.versions.order_by("-number").values_list("number", flat=True).first() or 0
         version = ModelVersion.objects.create(model=model, number=last + 1, task_kind=task_kind,
                                               file_name=(file.name or "")[:255], file_format=file_format,
-                                              size_bytes=file.size)
+                                              size_bytes=file.size, build_enqueued_at=timezone.now())
         target = upload_file_path(owner_id=user.pk, name=name, number=version.number, file_format=file_format)
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "wb") as out:
             for chunk in file.chunks():
                 out.write(chunk)
-        _build_enqueue(version)
+        _build_enqueue(version, stamped=True)
     return version
 
 
-def _build_enqueue(version: ModelVersion) -> None:
-    """Send the version's build message once the current transaction commits, and note when."""
+def _build_enqueue(version: ModelVersion, *, stamped: bool = False) -> None:
+    """Send the version's build message once the current transaction commits, and note when.
+
+    ``stamped``: the row's ``build_enqueued_at`` is already set (a new version), saving a write.
+    """
     from ..tasks import build_uploaded_model
 
-    version.build_enqueued_at = timezone.now()
-    ModelVersion.objects.filter(id=version.id).update(build_enqueued_at=version.build_enqueued_at)
+    if not stamped:
+        version.build_enqueued_at = timezone.now()
+        ModelVersion.objects.filter(id=version.id).update(build_enqueued_at=version.build_enqueued_at)
     build_uploaded_model.apply_async_on_commit(args=(version.id,), queue=UPLOADS_QUEUE)
 
 
