@@ -30,7 +30,12 @@ JOB_FIELDS = {
     "source": serializers.CharField(), "attempts": serializers.IntegerField(),
     "created_at": serializers.DateTimeField(), "started_at": serializers.DateTimeField(allow_null=True),
     "finished_at": serializers.DateTimeField(allow_null=True), "queue_ms": serializers.IntegerField(allow_null=True),
-    "compute_ms": serializers.IntegerField(allow_null=True), "result": serializers.JSONField(allow_null=True),
+    "compute_ms": serializers.IntegerField(
+        allow_null=True, help_text="The job's own work (its share of its batch); charged to the monthly allowance."),
+    "load_ms": serializers.IntegerField(
+        allow_null=True, help_text="Time the worker spent loading the model before the job (a cold start); "
+                                   "not charged."),
+    "result": serializers.JSONField(allow_null=True),
     "error": serializers.CharField(allow_null=True),
     "data_purged_at": serializers.DateTimeField(
         allow_null=True, help_text="When the input and result were deleted (JOB_DATA_RETENTION_DAYS after the "

@@ -79,7 +79,7 @@ def add_task_endpoints(result: dict[str, Any], generator, request, public) -> di
             "responses": {
                 "200": {"description": "The result.", "content": ok_content,
                     "headers": {h: {"schema": {"type": "string"}} for h in ("X-Request-Id", "X-Queue-Ms",
-                                                                           "X-Compute-Ms", "X-Model")}},
+                                                                           "X-Compute-Ms", "X-Load-Ms", "X-Model")}},
                 "202": {"description": "Accepted: the job is still running; poll its Location.",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobAccepted"}}}},
                 **{code: _error_response(text) for code, text in _ERRORS.items()},

@@ -26,6 +26,7 @@ def job_json(job: InferenceJob, *, with_input: bool = False) -> dict[str, Any]:
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "queue_ms": job.queue_ms,
         "compute_ms": job.compute_ms,
+        "load_ms": job.load_ms,
         "result": job.output if job.status == "succeeded" else None,
         "error": job.error or None,
         "data_purged_at": job.data_purged_at.isoformat() if job.data_purged_at else None,

@@ -137,6 +137,8 @@ def job_result_response(job: InferenceJob) -> JsonResponse:
         response["X-Queue-Ms"] = str(job.queue_ms)
     if job.compute_ms is not None:
         response["X-Compute-Ms"] = str(job.compute_ms)
+    if job.load_ms:
+        response["X-Load-Ms"] = str(job.load_ms)  # the model was loaded for this job (not charged)
     return response
 
 
@@ -161,7 +163,7 @@ async def _stream(job: InferenceJob):
                 ended: InferenceJob = message["job"]
                 if ended.status == JobStatus.SUCCEEDED:
                     yield _sse("done", {**ended.output, "id": str(ended.id), "compute_ms": ended.compute_ms,
-                                        "queue_ms": ended.queue_ms})
+                                        "queue_ms": ended.queue_ms, "load_ms": ended.load_ms})
                 else:
                     yield _sse("error", {"id": str(ended.id), "status": ended.status,
                                          "message": ended.error or ended.status})

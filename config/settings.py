@@ -215,6 +215,16 @@ JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 JOB_SWEEP_INTERVAL_S = env.int("JOB_SWEEP_INTERVAL_S", default=30)
 JOB_QUEUED_TIMEOUT_S = env.int("JOB_QUEUED_TIMEOUT_S", default=3600)
 JOB_RESEND_AFTER_S = env.int("JOB_RESEND_AFTER_S", default=600)
+# Running jobs and builds: the worker refreshes a heartbeat every JOB_HEARTBEAT_INTERVAL_S; the sweeper
+# re-queues (or fails) one whose heartbeat is older than JOB_HEARTBEAT_STALE_S, never one still running.
+# A job's deadline is JOB_SOFT_TIME_LIMIT_S after it started: generation stops there and the job fails.
+JOB_HEARTBEAT_INTERVAL_S = env.float("JOB_HEARTBEAT_INTERVAL_S", default=5.0)
+JOB_HEARTBEAT_STALE_S = env.float("JOB_HEARTBEAT_STALE_S", default=30.0)
+# How often a running generation looks for its cancellation (one Redis round trip for the whole batch).
+JOB_CANCEL_CHECK_INTERVAL_S = env.float("JOB_CANCEL_CHECK_INTERVAL_S", default=0.1)
+# A database error while claiming a job or writing its outcome is retried this many times (then the
+# message is retried by Celery, or the sweeper finds the job by its stale heartbeat).
+JOB_DB_RETRIES = env.int("JOB_DB_RETRIES", default=4)
 # A finished job's input and result are deleted this many days after it ended (0: kept for ever);
 # the row stays for usage. Checked hourly.
 JOB_DATA_RETENTION_DAYS = env.int("JOB_DATA_RETENTION_DAYS", default=30)

@@ -31,9 +31,15 @@ def _jobs_since(*, user: AbstractBaseUser, since: datetime) -> QuerySet:
 
 
 def usage_total(*, user: AbstractBaseUser, since: datetime) -> dict[str, Any]:
-    """``{"jobs": n, "compute_seconds": s}`` for the user's jobs created since ``since``."""
-    row = _jobs_since(user=user, since=since).aggregate(jobs=Count("id"), ms=Sum("compute_ms"))
-    return {"jobs": row["jobs"], "compute_seconds": (row["ms"] or 0) / 1000}
+    """``{"jobs": n, "compute_seconds": s, "load_seconds": l}`` for the user's jobs created since ``since``.
+
+    Compute seconds (the jobs' own work, cancelled jobs' included) count against the allowance; load
+    seconds (workers loading a model before a job, a cold start) are shown apart and not charged.
+    """
+    row = _jobs_since(user=user, since=since).aggregate(jobs=Count("id"), ms=Sum("compute_ms"),
+                                                         load=Sum("load_ms"))
+    return {"jobs": row["jobs"], "compute_seconds": (row["ms"] or 0) / 1000,
+            "load_seconds": (row["load"] or 0) / 1000}
 
 
 def usage_by_day(*, user: AbstractBaseUser, days: int = 30, today: date | None = None) -> list[dict[str, Any]]:

@@ -31,6 +31,8 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections
 
+from . import running
+
 logger = logging.getLogger(__name__)
 
 # How long an idle batcher thread lives before it ends (a new job starts it again).
@@ -92,8 +94,11 @@ class Batcher:
                 continue
             close_old_connections()
             try:
-                with model_lock(self.key[0]):
-                    services.jobs_run(job_ids=[job_id for job_id, _ in batch])
+                if running.stopping.is_set():  # the worker is stopping: claim nothing, give the jobs back
+                    services.jobs_resend(job_ids=[job_id for job_id, _ in batch])
+                else:
+                    with model_lock(self.key[0]):
+                        services.jobs_run(job_ids=[job_id for job_id, _ in batch])
             except BaseException as exc:  # the futures must resolve whatever happens
                 logger.exception("batch %s of %d jobs failed", self.key[:2], len(batch))
                 for _, future in batch:
@@ -115,7 +120,7 @@ _registry_lock = threading.Lock()
 _model_locks: dict[str, threading.Lock] = {}
 
 
-def model_lock(model_id: str) -> threading.Lock:
+def model_lock(model_key: str) -> threading.Lock:
     """One run at a time per model in this process.
 
     Batchers of different keys (text generation with other parameters) and
@@ -124,21 +129,22 @@ def model_lock(model_id: str) -> threading.Lock:
     core for one forward pass, so running them one after another costs nothing.
     """
     with _registry_lock:
-        return _model_locks.setdefault(model_id, threading.Lock())
+        return _model_locks.setdefault(model_key, threading.Lock())
 
 
-def batch_key(*, model_id: str, task_kind: str, cleaned: dict[str, Any]) -> str:
-    """Jobs with equal keys (and the same model and kind) may share a forward pass: ``kind.batch_key`` as text."""
+def batch_key(*, task_kind: str, cleaned: dict[str, Any]) -> str:
+    """Jobs with equal keys (and the same exact model and kind) may share a forward pass: ``kind.batch_key``
+    as text."""
     from .registry import kind_get
 
     kind = kind_get(task_kind)
     return repr(kind.batch_key(cleaned)) if kind is not None else ""
 
 
-def job_route(*, model_id: str, task_kind: str, cleaned: dict[str, Any]) -> list:
-    """What a worker needs to batch a job, sent with its message: model, kind, batch key, streaming."""
-    return [model_id, task_kind, batch_key(model_id=model_id, task_kind=task_kind, cleaned=cleaned),
-            bool(cleaned.get("stream"))]
+def job_route(*, model_key: str, task_kind: str, cleaned: dict[str, Any]) -> list:
+    """What a worker needs to batch a job, sent with its message: the exact model (``InferenceJob.model_key``,
+    unique across owners and versions), kind, batch key, streaming."""
+    return [model_key, task_kind, batch_key(task_kind=task_kind, cleaned=cleaned), bool(cleaned.get("stream"))]
 
 
 def job_submit_to_batch(*, job_id: str, key: Hashable) -> Future:
@@ -168,13 +174,13 @@ def job_run_batched(*, job_id: str, route: list | None = None) -> None:
 
     if route is None or len(route) != 4:
         job = InferenceJob.objects.filter(id=job_id, status=JobStatus.QUEUED).only(
-            "id", "task_kind", "model_id", "input").first()
+            "id", "task_kind", "model_id", "model_key", "owner_id", "input").first()
         if job is None:
             return
-        route = job_route(model_id=job.model_id, task_kind=job.task_kind, cleaned=job.input)
-    model_id, task_kind, extra, stream = route
+        route = job_route(model_key=job.model_identity, task_kind=job.task_kind, cleaned=job.input)
+    model_key, task_kind, extra, stream = route
     if stream or settings.BATCH_MAX_SIZE <= 1:
-        with model_lock(model_id):
+        with model_lock(model_key):
             services.job_run(job_id=job_id)
         return
-    job_submit_to_batch(job_id=str(job_id), key=(model_id, task_kind, extra)).result()
+    job_submit_to_batch(job_id=str(job_id), key=(model_key, task_kind, extra)).result()

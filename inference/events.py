@@ -69,3 +69,13 @@ def cancel_flag_get(job_id: UUID | str) -> bool:
         return bool(redis_client().exists(f"fp:cancel:{job_id}"))
     except redis.RedisError:
         return False
+
+
+def cancel_flags_count(job_ids: list[str]) -> int:
+    """How many of ``job_ids`` were cancelled (one EXISTS over their flags); 0 when Redis is away."""
+    if not job_ids:
+        return 0
+    try:
+        return int(redis_client().exists(*[f"fp:cancel:{job_id}" for job_id in job_ids]))
+    except redis.RedisError:
+        return 0

@@ -35,7 +35,11 @@ def device_and_dtype():
 
 
 class ModelCache:
-    """Loaded backends by (model id, revision), evicting the least recently used."""
+    """Loaded backends by (model key, revision), evicting the least recently used.
+
+    The key (``ModelSpec.key``) is unique across owners and versions, so two users' models of one
+    name, or two versions of one model, never share an entry.
+    """
 
     def __init__(self, budget_bytes: int) -> None:
         self.budget_bytes = budget_bytes
@@ -45,7 +49,7 @@ class ModelCache:
         self._loading: dict[tuple[str, str], threading.Lock] = {}
 
     def get(self, spec: ModelSpec) -> Backend:
-        key = (spec.id, spec.revision)
+        key = (spec.key, spec.revision)
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)

@@ -56,7 +56,12 @@ class InferenceJob(models.Model):
         help_text="The key the job was submitted with; empty for the sandbox (browser session).",
     )
     task_kind = models.CharField(max_length=40)
-    model_id = models.CharField(max_length=120)
+    model_id = models.CharField(max_length=120, help_text="The model id as the user gave it (or the default).")
+    model_key = models.CharField(
+        max_length=140, blank=True, default="",
+        help_text="The exact model the job was accepted for, unique across owners: a catalog id, or "
+                  "'upload:<version id>' for one version of a user's own model. Queues, batches, the worker's "
+                  "model cache and its resolution all use it.")
     input = models.JSONField()
     status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.QUEUED)
     output = OrderedJSONField(null=True, blank=True)
@@ -66,9 +71,19 @@ class InferenceJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When its message was last sent.")
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Refreshed by the worker while it runs the job; the sweeper acts only on a stale heartbeat.")
+    released_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the worker let go of the job: a job cancelled while running holds its in-flight slot "
+                  "until then.")
     finished_at = models.DateTimeField(null=True, blank=True)
     queue_ms = models.PositiveIntegerField(null=True, blank=True)
-    compute_ms = models.PositiveIntegerField(null=True, blank=True)
+    compute_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The job's own work (its share of its batch), charged to the allowance.")
+    load_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Time the worker spent loading the model first (not charged).")
     batch_size = models.PositiveSmallIntegerField(null=True, blank=True)
     data_purged_at = models.DateTimeField(
         null=True, blank=True,
@@ -94,6 +109,12 @@ class InferenceJob(models.Model):
     @property
     def source(self) -> str:
         return "api" if self.api_key_id else "sandbox"
+
+    @property
+    def model_identity(self) -> str:
+        """What batches and locks are keyed by: ``model_key`` (rows recorded before it existed: the id
+        with the owner, so two owners' jobs never share a run either way)."""
+        return self.model_key or f"{self.model_id}#owner:{self.owner_id}"
 
 
 class BuildStatus(models.TextChoices):
@@ -141,6 +162,8 @@ class ModelVersion(models.Model):
     # re-sends a lost message or gives a build whose worker died another attempt.
     build_enqueued_at = models.DateTimeField(null=True, blank=True)
     build_started_at = models.DateTimeField(null=True, blank=True)
+    build_heartbeat_at = models.DateTimeField(null=True, blank=True,
+                                              help_text="Refreshed while a worker builds the version.")
     build_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from .catalog import ModelSpec, catalog_get, catalog_models
-from .models import InferenceJob
+from .catalog import UPLOAD_KEY_PREFIX, ModelSpec, catalog_get, catalog_models
+from .models import ACTIVE_STATUSES, InferenceJob, JobStatus
+from .running import heartbeat_stale_before
 
 
 def model_resolve(*, model_id: str, user: AbstractBaseUser | None, include_unready: bool = False) -> ModelSpec | None:
@@ -24,6 +25,25 @@ def model_resolve(*, model_id: str, user: AbstractBaseUser | None, include_unrea
     from .uploads import uploaded_spec  # the user's own models
 
     return uploaded_spec(model_id=model_id, user=user, include_unready=include_unready)
+
+
+def model_resolve_key(*, key: str, owner_id: int) -> ModelSpec | None:
+    """The exact model a job recorded (``InferenceJob.model_key``), for that job's own owner."""
+    if key.startswith(UPLOAD_KEY_PREFIX):
+        from .uploads import uploaded_spec_by_key
+
+        return uploaded_spec_by_key(key=key, owner_id=owner_id)
+    return catalog_get(key)
+
+
+def jobs_in_flight(*, user: AbstractBaseUser) -> int:
+    """The user's jobs that hold a worker or a place in a queue: queued, running, and cancelled while
+    running until their worker lets go of them (while its heartbeat is fresh)."""
+    return InferenceJob.objects.filter(
+        Q(status__in=ACTIVE_STATUSES)
+        | Q(status=JobStatus.CANCELLED, started_at__isnull=False, released_at__isnull=True,
+            heartbeat_at__gte=heartbeat_stale_before()),
+        owner=user).count()
 
 
 def model_list(*, user: AbstractBaseUser | None, kind: str | None = None) -> list[ModelSpec]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -45,3 +45,51 @@ def preload_in_solo_or_threads(sender=None, **_: object) -> None:
 
     gather_window_set("thread" in pool)  # solo runs one job at a time: nothing to gather
     _preload()
+
+
+# --- running jobs: heartbeats, and the hand-back when the worker stops ------------------------------
+
+
+@worker_process_init.connect
+def heartbeat_in_child(**_: object) -> None:
+    from .running import heartbeat_start
+
+    heartbeat_start()
+
+
+@worker_ready.connect
+def heartbeat_in_main(sender=None, **_: object) -> None:
+    if "prefork" in type(getattr(sender, "pool", None)).__module__:
+        return  # the children beat for the jobs they run
+    from .running import heartbeat_start
+
+    heartbeat_start()
+
+
+@worker_shutting_down.connect
+def hand_back_running_jobs(**_: object) -> None:
+    """SIGTERM or Ctrl-C: running generations stop between two tokens, and every job this process runs
+    goes back to its queue (the attempt not counted), so a warm shutdown ends in seconds and loses
+    nothing. Jobs of pool children (prefork) are not seen here; they finish or the sweeper finds them."""
+    import threading
+
+    from django.db import close_old_connections
+
+    from . import running
+    from .services import jobs_hand_back
+
+    running.stopping.set()
+
+    def hand_back() -> None:
+        try:
+            handed = jobs_hand_back(jobs=running.tracked_jobs())
+            if handed:
+                logger.warning("worker stopping: %d running jobs handed back to their queues", handed)
+        except Exception:
+            logger.exception("worker stopping: could not hand back running jobs (the sweeper will)")
+        finally:
+            close_old_connections()
+
+    thread = threading.Thread(target=hand_back, name="hand-back")  # not on the interrupted main thread
+    thread.start()
+    thread.join(timeout=10)

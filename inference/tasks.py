@@ -8,8 +8,8 @@ from django.conf import settings
 from . import batching, services
 
 
-@shared_task(name="inference.tasks.run_job", acks_late=True, reject_on_worker_lost=True)
-def run_job(job_id: str, route: list | None = None) -> None:
+@shared_task(name="inference.tasks.run_job", bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_job(self, job_id: str, route: list | None = None) -> None:
     """Run one job, batched with concurrent jobs of its model and kind; the outcome is written to its row.
 
     ``route`` is ``[model id, task kind, batch key, streaming]``, sent with the
@@ -19,7 +19,12 @@ def run_job(job_id: str, route: list | None = None) -> None:
     recorded. Transient failures re-queue the job (bounded by
     ``JOB_MAX_ATTEMPTS``); a worker that dies mid-job leaves it to ``sweep_jobs``.
     """
-    batching.job_run_batched(job_id=job_id, route=route)
+    try:
+        batching.job_run_batched(job_id=job_id, route=route)
+    except services.DB_ERRORS as exc:
+        # The database stayed away through the claim's own retries: the message is sent again (the
+        # claim makes that harmless); a job claimed but not recorded is found by its stale heartbeat.
+        raise self.retry(exc=exc, countdown=2, max_retries=settings.JOB_DB_RETRIES) from exc
 
 
 @shared_task(name="inference.tasks.sweep_jobs", acks_late=True)

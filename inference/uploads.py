@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
-from .catalog import ModelSpec
+from .catalog import UPLOAD_KEY_PREFIX, ModelSpec
 from .models import BuildStatus, ModelVersion, UploadedModel
 
 UPLOADS_QUEUE_GROUP = "uploads"
@@ -84,6 +84,7 @@ def _spec(model: UploadedModel, latest: ModelVersion | None, serving: ModelVersi
         description=model.description or "Your own uploaded model.", source="uploaded",
         locate=(lambda: path) if serving is not None else None,
         revision=version_revision(shown) if shown else "0", owner_id=model.owner_id, queue_group=UPLOADS_QUEUE_GROUP,
+        version_id=serving.pk if serving is not None else None,
         options={"upload": upload_status(model, latest, serving)},
     )
 
@@ -109,6 +110,22 @@ def uploaded_spec(*, model_id: str, user: AbstractBaseUser | None, include_unrea
     if serving is None and not include_unready:
         return None
     return _spec(model, latest, serving)
+
+
+def uploaded_spec_by_key(*, key: str, owner_id: int) -> ModelSpec | None:
+    """The exact version a job was accepted for (``upload:<version id>``), served by it even when a newer
+    version is ready; None when that version is gone or not ready, or belongs to someone other than
+    ``owner_id`` (the job's own owner, never another job's)."""
+    try:
+        version_id = int(key.removeprefix(UPLOAD_KEY_PREFIX))
+    except ValueError:
+        return None
+    version = ModelVersion.objects.select_related("model").filter(
+        pk=version_id, model__owner_id=owner_id, build_status=BuildStatus.READY).first()
+    if version is None:
+        return None
+    latest = ModelVersion.objects.filter(model=version.model).order_by("-number").first()
+    return _spec(version.model, latest, version)
 
 
 def uploaded_specs(*, user: AbstractBaseUser) -> list[ModelSpec]:

@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import torch
-from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
 
 from inference.backends.base import Backend, BackendError, LoadTarget
+from inference.backends.stopping import stop_check
 
 OnText = Callable[[int, int, str], None]
 
@@ -79,6 +80,17 @@ class _CallbackStreamer(BaseStreamer):
         if len(text) > len(self.sent) and text.startswith(self.sent):
             self.sent = text
             self.on_text(0, 0, text)
+
+
+class _StopWhenAsked(StoppingCriteria):
+    """Ends every sequence of the generate() call once the job's stop check says so (cancelled,
+    deadline, worker stopping); asked after each new token."""
+
+    def __init__(self, check) -> None:
+        self.check = check
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), bool(self.check()), dtype=torch.bool, device=input_ids.device)
 
 
 # --- generation shared by causal-lm and seq2seq ---------------------------
@@ -190,6 +202,9 @@ class GenerativeBackend(Backend):
         if stops:
             config.stop_strings = stops
             extra["tokenizer"] = self.tokenizer
+        check = stop_check.get()
+        if check is not None:
+            extra["stopping_criteria"] = [_StopWhenAsked(check)]
         streamer = None
         if on_text is not None and len(texts) == 1 and config.num_return_sequences == 1 and config.num_beams == 1:
             streamer = extra["streamer"] = _CallbackStreamer(self.tokenizer, stops, on_text)

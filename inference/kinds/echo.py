@@ -10,6 +10,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from inference.backends.stopping import should_stop
+
 from .base import INTEGER, STRING, ItemResult, Param, TaskKind
 
 
@@ -33,7 +35,9 @@ class Echo(TaskKind):
         results = []
         for item in inputs:
             if item["sleep_ms"]:
-                time.sleep(item["sleep_ms"] / 1000)
+                until = time.monotonic() + item["sleep_ms"] / 1000
+                while time.monotonic() < until and not should_stop():  # stops like a generation would
+                    time.sleep(min(0.02, max(0.0, until - time.monotonic())))
             if item["fail"]:
                 results.append(ItemResult(error=item["fail"]))
             else:

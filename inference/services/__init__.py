@@ -11,6 +11,7 @@ row is the source of truth.
 """
 
 from .execute import (
+    DB_ERRORS,
     TRANSIENT_ERRORS,
     JobCancelled,
     job_claim,
@@ -22,11 +23,12 @@ from .execute import (
     jobs_finish,
     jobs_run,
 )
-from .recovery import job_cancel, job_requeue_or_fail, jobs_sweep
+from .recovery import job_cancel, job_requeue_or_fail, jobs_hand_back, jobs_resend, jobs_sweep
 from .retention import jobs_purge_data
 from .submit import JobRejected, job_enqueue, job_prepare, job_submit
 
 __all__ = [
+    "DB_ERRORS",
     "TRANSIENT_ERRORS",
     "JobCancelled",
     "JobRejected",
@@ -42,6 +44,8 @@ __all__ = [
     "job_stream_callback",
     "job_submit",
     "jobs_finish",
+    "jobs_hand_back",
+    "jobs_resend",
     "jobs_purge_data",
     "jobs_run",
     "jobs_sweep",

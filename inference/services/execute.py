@@ -7,6 +7,7 @@ under that claim.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -15,15 +16,18 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from .. import events
+from ..backends.stopping import stop_check
+from ..catalog import ModelSpec
 from ..kinds.base import ItemResult
 from ..models import InferenceJob, JobStatus
 from ..registry import kind_get
-from ..selectors import model_resolve
+from ..running import BatchControl, jobs_tracked
+from ..selectors import model_resolve, model_resolve_key
 from .recovery import job_requeue_or_fail
 
 logger = logging.getLogger(__name__)
@@ -31,6 +35,24 @@ logger = logging.getLogger(__name__)
 
 def _ms(delta: timedelta) -> int:
     return max(0, int(delta.total_seconds() * 1000))
+
+
+def _db_retried(operation, what: str):
+    """Run ``operation`` (a database write), retrying a transient database error with a short backoff.
+
+    Bounded by ``JOB_DB_RETRIES``; the last error is raised (the Celery task retries its message, or the
+    sweeper finds the job by its stale heartbeat), never swallowed.
+    """
+    for attempt in range(settings.JOB_DB_RETRIES + 1):
+        try:
+            return operation()
+        except DB_ERRORS as exc:
+            if attempt >= settings.JOB_DB_RETRIES or connection.in_atomic_block:
+                raise
+            logger.warning("%s: database error (%s), retrying", what, exc)
+            close_old_connections()
+            time.sleep(min(2.0, 0.1 * 2 ** attempt))
+    raise AssertionError("unreachable")
 
 
 def job_claim(*, job_id: UUID | str) -> InferenceJob | None:
@@ -45,33 +67,66 @@ def job_claim_batch(*, job_ids: Sequence[UUID | str]) -> list[InferenceJob]:
     A job that another delivery claimed first, or that was cancelled, is left
     out. The claimed rows are read back by their new ``started_at`` (this
     claim's timestamp), so a row claimed by someone else is never returned.
+    A transient database error is retried (``JOB_DB_RETRIES``), then raised.
     """
     now = timezone.now()
-    claimed = InferenceJob.objects.filter(id__in=job_ids, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=now, attempts=F("attempts") + 1,
-    )
-    if not claimed:
-        return []
-    rows = InferenceJob.objects.select_related("owner").filter(id__in=job_ids, status=JobStatus.RUNNING,
-                                                                started_at=now)
+
+    def claim() -> list[InferenceJob]:
+        claimed = InferenceJob.objects.filter(id__in=job_ids, status=JobStatus.QUEUED).update(
+            status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
+        )
+        if not claimed:
+            return []
+        return list(InferenceJob.objects.select_related("owner").filter(
+            id__in=job_ids, status=JobStatus.RUNNING, started_at=now))
+
+    rows = _db_retried(claim, "claiming jobs")
     by_id = {str(job.id): job for job in rows}
     return [by_id[str(job_id)] for job_id in dict.fromkeys(job_ids) if str(job_id) in by_id]
 
 
+def job_model_resolve(job: InferenceJob) -> ModelSpec | None:
+    """The exact model ``job`` was accepted for, from its own ``model_key`` and its own owner only.
+
+    Never from another job of its batch: two users' models of one name, or two versions of one model,
+    are different keys. Jobs recorded before keys existed resolve by id for their own owner.
+    """
+    if job.model_key:
+        return model_resolve_key(key=job.model_key, owner_id=job.owner_id)
+    return model_resolve(model_id=job.model_id, user=job.owner, include_unready=True)
+
+
 def job_execute(*, jobs: Sequence[InferenceJob], **context: Any) -> list[ItemResult]:
     """Run claimed jobs of one kind and one model as one batch; one result per job."""
+    return _execute_timed(jobs, **context)[0]
+
+
+def _execute_timed(jobs: Sequence[InferenceJob], **context: Any) -> tuple[list[ItemResult], int, int]:
+    """Run a batch of jobs of one kind and one exact model; returns (results, compute ms, load ms).
+
+    Loading the model (the first job of a model on this worker) is timed apart and not part of the
+    compute time, so a cold start is not charged to the user.
+    """
     from ..loading import backend_get  # the worker side: imports torch
 
     first = jobs[0]
+    if any(job.model_identity != first.model_identity or job.task_kind != first.task_kind for job in jobs):
+        raise RuntimeError("a batch mixes models or task kinds")  # never: jobs_run groups them
     kind = kind_get(first.task_kind)
-    spec = model_resolve(model_id=first.model_id, user=first.owner, include_unready=True)
+    spec = job_model_resolve(first)
     if kind is None or spec is None:
-        return [ItemResult(error=f"The model '{first.model_id}' is no longer available.") for _ in jobs]
+        return [ItemResult(error=f"The model '{first.model_id}' is no longer available (it was deleted or "
+                                 "replaced while the job waited); submit the job again.") for _ in jobs], 0, 0
+    started = time.perf_counter()
     backend = backend_get(spec)
-    return kind.run(backend, [job.input for job in jobs], job_ids=[job.id for job in jobs], **context)
+    loaded = time.perf_counter()
+    results = kind.run(backend, [job.input for job in jobs], job_ids=[job.id for job in jobs], **context)
+    if len(results) != len(jobs):
+        raise RuntimeError(f"the task kind returned {len(results)} results for {len(jobs)} jobs")
+    return results, int((time.perf_counter() - loaded) * 1000), int((loaded - started) * 1000)
 
 
-def _outcome_fields(job: InferenceJob, result: ItemResult, compute_ms: int, batch_size: int,
+def _outcome_fields(job: InferenceJob, result: ItemResult, compute_ms: int, load_ms: int, batch_size: int,
                     now: datetime) -> dict[str, Any]:
     started = job.started_at or now
     failed = result.error is not None
@@ -80,40 +135,53 @@ def _outcome_fields(job: InferenceJob, result: ItemResult, compute_ms: int, batc
         "output": None if failed else result.output,
         "error": result.error if failed else "",
         "finished_at": now,
+        "released_at": now,
         "compute_ms": compute_ms,
+        "load_ms": load_ms,
         "queue_ms": _ms(started - job.created_at),
         "batch_size": batch_size,
     }
 
 
-_OUTCOME_COLUMNS = ("status", "output", "error", "finished_at", "compute_ms", "queue_ms", "batch_size")
+_OUTCOME_COLUMNS = ("status", "output", "error", "finished_at", "released_at", "compute_ms", "load_ms", "queue_ms",
+                    "batch_size")
+_RELEASE_COLUMNS = ("released_at", "compute_ms", "load_ms", "batch_size")
 
 
-def _outcomes_write(jobs: Sequence[InferenceJob], outcomes: Sequence[dict[str, Any]]) -> list[bool]:
-    """One parametrised UPDATE run for every job (``executemany``), each only while the job is still
-    running under its claim; returns which rows were updated.
+def _rows_update(jobs: Sequence[InferenceJob], values: Sequence[dict[str, Any]], columns: Sequence[str],
+                 status: str, extra_where: str = "") -> int:
+    """One parametrised UPDATE run for every job (``executemany``), each only while the job has ``status``
+    under its claim (same ``started_at``); returns the rows updated.
 
     The batch's hot path: the ORM would compile one UPDATE per job. Values go
     through the fields' own conversions, so SQLite and PostgreSQL store what
     the ORM would.
     """
-
     meta = InferenceJob._meta
     quote = connection.ops.quote_name
-    fields = [meta.get_field(name) for name in _OUTCOME_COLUMNS]
+    fields = [meta.get_field(name) for name in columns]
     id_field, status_field, started_field = (meta.get_field(name) for name in ("id", "status", "started_at"))
     sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} "
            f"WHERE {quote(id_field.column)} = %s AND {quote(status_field.column)} = %s "
-           f"AND {quote(started_field.column)} = %s")
+           f"AND {quote(started_field.column)} = %s{extra_where}")
     rows = [
-        [f.get_db_prep_save(outcome[f.name], connection) for f in fields]
-        + [id_field.get_db_prep_value(job.id, connection), JobStatus.RUNNING.value,
+        [f.get_db_prep_save(value[f.name], connection) for f in fields]
+        + [id_field.get_db_prep_value(job.id, connection), status,
            started_field.get_db_prep_value(job.started_at, connection)]
-        for job, outcome in zip(jobs, outcomes, strict=True)
+        for job, value in zip(jobs, values, strict=True)
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
-        updated = cursor.rowcount
+        return cursor.rowcount
+
+
+def _outcomes_write(jobs: Sequence[InferenceJob], outcomes: Sequence[dict[str, Any]]) -> list[bool]:
+    """Write each job's outcome while it is still running under its claim; returns which rows took it.
+
+    A job cancelled while it ran keeps its cancelled status, and gets the
+    compute time it used (it counts against the allowance) and its release.
+    """
+    updated = _rows_update(jobs, outcomes, _OUTCOME_COLUMNS, JobStatus.RUNNING.value)
     if updated == len(jobs):
         return [True] * len(jobs)
     # Some jobs were cancelled (or re-queued by the sweeper) meanwhile: find which rows took this outcome.
@@ -121,27 +189,49 @@ def _outcomes_write(jobs: Sequence[InferenceJob], outcomes: Sequence[dict[str, A
     took = {str(pk) for pk in InferenceJob.objects.filter(
         id__in=[job.id for job in jobs], finished_at=finished_at,
         status__in=(JobStatus.SUCCEEDED, JobStatus.FAILED)).values_list("id", flat=True)}
-    return [str(job.id) in took for job in jobs]
+    recorded = [str(job.id) in took for job in jobs]
+    others = [(job, outcome) for job, outcome, done in zip(jobs, outcomes, recorded, strict=True) if not done]
+    _rows_update([job for job, _ in others], [outcome for _, outcome in others], _RELEASE_COLUMNS,
+                 JobStatus.CANCELLED.value, f" AND {connection.ops.quote_name('released_at')} IS NULL")
+    return recorded
+
+
+def jobs_release(*, jobs: Sequence[InferenceJob], compute_ms: Sequence[int], load_ms: int = 0) -> None:
+    """A worker lets go of jobs it will not record an outcome for: those cancelled meanwhile get their
+    compute time and free their in-flight slot."""
+    now = timezone.now()
+    values = [{"released_at": now, "compute_ms": ms, "load_ms": load_ms, "batch_size": len(jobs)}
+              for ms in compute_ms]
+    _db_retried(lambda: _rows_update(jobs, values, _RELEASE_COLUMNS, JobStatus.CANCELLED.value,
+                                     f" AND {connection.ops.quote_name('released_at')} IS NULL"),
+                "releasing jobs")
 
 
 def _done_result(job: InferenceJob) -> dict[str, Any]:
     return {"output": job.output, "error": job.error, "model_id": job.model_id, "task_kind": job.task_kind,
-            "queue_ms": job.queue_ms, "compute_ms": job.compute_ms, "batch_size": job.batch_size}
+            "queue_ms": job.queue_ms, "compute_ms": job.compute_ms, "load_ms": job.load_ms,
+            "batch_size": job.batch_size}
 
 
 def jobs_finish(*, jobs: Sequence[InferenceJob], results: Sequence[ItemResult], compute_ms: Sequence[int],
-                batch_size: int) -> list[bool]:
+                batch_size: int, load_ms: int = 0) -> list[bool]:
     """Record the outcomes of a batch in one transaction, then publish each job's done event.
 
     Each row is updated only while it is still running under this claim (same
     ``started_at``): a job cancelled meanwhile, or re-queued by the sweeper and
-    claimed again, keeps its newer state and this outcome is dropped.
+    claimed again, keeps its newer state and this outcome is dropped (a
+    cancelled job still gets its compute time). A transient database error is
+    retried (``JOB_DB_RETRIES``).
     """
     now = timezone.now()
-    outcomes = [_outcome_fields(job, result, ms, batch_size, now)
+    outcomes = [_outcome_fields(job, result, ms, load_ms, batch_size, now)
                 for job, result, ms in zip(jobs, results, compute_ms, strict=True)]
-    with transaction.atomic():
-        recorded = _outcomes_write(jobs, outcomes)
+
+    def write() -> list[bool]:
+        with transaction.atomic():
+            return _outcomes_write(jobs, outcomes)
+
+    recorded = _db_retried(write, "recording outcomes")
     for job, outcome, done in zip(jobs, outcomes, recorded, strict=True):
         if done:
             for name, value in outcome.items():
@@ -152,24 +242,24 @@ def jobs_finish(*, jobs: Sequence[InferenceJob], results: Sequence[ItemResult], 
     return recorded
 
 
-def job_finish(*, job: InferenceJob, result: ItemResult, compute_ms: int, batch_size: int = 1) -> bool:
+def job_finish(*, job: InferenceJob, result: ItemResult, compute_ms: int, batch_size: int = 1,
+               load_ms: int = 0) -> bool:
     """Record a job's outcome; False when it was cancelled meanwhile (the outcome is dropped)."""
-    return jobs_finish(jobs=[job], results=[result], compute_ms=[compute_ms], batch_size=batch_size)[0]
+    return jobs_finish(jobs=[job], results=[result], compute_ms=[compute_ms], batch_size=batch_size,
+                       load_ms=load_ms)[0]
 
 
-def _execute_timed(jobs: Sequence[InferenceJob], **context: Any) -> tuple[list[ItemResult], int]:
-    started = time.perf_counter()
-    results = job_execute(jobs=jobs, **context)
-    if len(results) != len(jobs):
-        raise RuntimeError(f"the task kind returned {len(results)} results for {len(jobs)} jobs")
-    return results, int((time.perf_counter() - started) * 1000)
+def _deadline_message() -> str:
+    return (f"The job took longer than the limit of {settings.JOB_SOFT_TIME_LIMIT_S} s and was stopped "
+            "(JOB_SOFT_TIME_LIMIT_S); ask for less work (fewer or shorter texts, fewer new tokens).")
 
 
-def _execute_alone(job: InferenceJob, **context: Any) -> tuple[ItemResult, int] | None:
+def _execute_alone(job: InferenceJob, **context: Any) -> tuple[ItemResult, int, int] | None:
     """One job on its own; None when it hit a transient error and was re-queued (or failed)."""
     started = time.perf_counter()
+    load_ms = 0
     try:
-        result = _execute_timed([job], **context)[0][0]
+        [result], _, load_ms = _execute_timed([job], **context)
     except JobCancelled:
         result = ItemResult(error="Cancelled.")  # the row already says cancelled; this is dropped
     except TRANSIENT_ERRORS as exc:
@@ -181,7 +271,60 @@ def _execute_alone(job: InferenceJob, **context: Any) -> tuple[ItemResult, int] 
     except Exception as exc:  # a model failure is the job's outcome, not a worker crash
         logger.exception("job %s failed", job.id)
         result = ItemResult(error=_user_message(exc))
-    return result, int((time.perf_counter() - started) * 1000)
+    return result, max(0, int((time.perf_counter() - started) * 1000) - load_ms), load_ms
+
+
+def _run_claimed(jobs: list[InferenceJob], **context: Any) -> None:
+    """Execute and record claimed jobs of one exact model and kind, as one batch where possible."""
+    control = BatchControl(jobs)
+    started = time.perf_counter()
+    token = stop_check.set(control)
+    try:
+        with jobs_tracked(jobs):
+            outcome = _run_batch(jobs, **context)
+            if outcome is None:
+                return
+            results, compute_ms, load_ms, batch_size = outcome
+            if control.reason == "shutdown":
+                # Stopped early because the worker is stopping: the jobs were handed back to the
+                # queue (or the sweeper will); a partial output must not be recorded.
+                return
+            if control.reason == "deadline":
+                results = [ItemResult(error=_deadline_message()) for _ in jobs]
+            jobs_finish(jobs=jobs, results=results, compute_ms=compute_ms, batch_size=batch_size, load_ms=load_ms)
+    except BaseException:
+        with contextlib.suppress(Exception):  # cancelled jobs still free their slot and are charged
+            spent = int((time.perf_counter() - started) * 1000) // len(jobs)
+            jobs_release(jobs=jobs, compute_ms=[spent] * len(jobs))
+        raise
+    finally:
+        stop_check.reset(token)
+
+
+def _run_batch(jobs: list[InferenceJob], **context: Any) -> tuple[list[ItemResult], list[int], int, int] | None:
+    """Results, compute ms per job, load ms and batch size; None when the jobs were re-queued instead."""
+    if len(jobs) == 1:
+        outcome = _execute_alone(jobs[0], **context)
+        if outcome is None:
+            return None
+        return [outcome[0]], [outcome[1]], outcome[2], 1
+    try:
+        results, batch_ms, load_ms = _execute_timed(jobs, **context)
+    except TRANSIENT_ERRORS as exc:
+        logger.warning("a batch of %d jobs hit a transient error: %s", len(jobs), exc)
+        for job in jobs:
+            job_requeue_or_fail(job=job, reason=f"a temporary failure on the worker ({type(exc).__name__})")
+        return None
+    except Exception as exc:
+        logger.warning("a batch of %d %s jobs failed (%s); running them one by one", len(jobs),
+                       jobs[0].task_kind, exc)
+        for job in jobs:
+            outcome = _execute_alone(job, **context)
+            if outcome is not None:
+                jobs_finish(jobs=[job], results=[outcome[0]], compute_ms=[outcome[1]], batch_size=1,
+                            load_ms=outcome[2])
+        return None
+    return results, [batch_ms // len(jobs)] * len(jobs), load_ms, len(jobs)
 
 
 def jobs_run(*, job_ids: Sequence[UUID | str], **context: Any) -> list[InferenceJob]:
@@ -190,34 +333,17 @@ def jobs_run(*, job_ids: Sequence[UUID | str], **context: Any) -> list[Inference
     One claim UPDATE, one ``kind.run`` (one forward pass where the backend
     allows it), one transaction for the outcomes. Each job gets its own
     result or error, its own queue time, and as compute time its share of the
-    batch (the batch's time divided by its size). If the batched run raises,
-    the jobs run again one by one, so only the job whose input is bad fails.
+    batch (the batch's time divided by its size, the model's loading apart).
+    If the batched run raises, the jobs run again one by one, so only the job
+    whose input is bad fails. Jobs of different exact models (owners,
+    versions) or kinds never share a run, whatever batch they arrived in.
     """
     jobs = job_claim_batch(job_ids=job_ids)
-    if not jobs:
-        return []
-    if len(jobs) == 1:
-        outcome = _execute_alone(jobs[0], **context)
-        if outcome is not None:
-            jobs_finish(jobs=jobs, results=[outcome[0]], compute_ms=[outcome[1]], batch_size=1)
-        return jobs
-    try:
-        results, batch_ms = _execute_timed(jobs, **context)
-    except TRANSIENT_ERRORS as exc:
-        logger.warning("a batch of %d jobs hit a transient error: %s", len(jobs), exc)
-        for job in jobs:
-            job_requeue_or_fail(job=job, reason=f"a temporary failure on the worker ({type(exc).__name__})")
-        return jobs
-    except Exception as exc:
-        logger.warning("a batch of %d %s jobs failed (%s); running them one by one", len(jobs),
-                       jobs[0].task_kind, exc)
-        for job in jobs:
-            outcome = _execute_alone(job, **context)
-            if outcome is not None:
-                jobs_finish(jobs=[job], results=[outcome[0]], compute_ms=[outcome[1]], batch_size=1)
-        return jobs
-    share = batch_ms // len(jobs)
-    jobs_finish(jobs=jobs, results=results, compute_ms=[share] * len(jobs), batch_size=len(jobs))
+    groups: dict[tuple[str, str], list[InferenceJob]] = {}
+    for job in jobs:
+        groups.setdefault((job.model_identity, job.task_kind), []).append(job)
+    for group in groups.values():
+        _run_claimed(group, **context)
     return jobs
 
 
@@ -227,9 +353,7 @@ def job_run(*, job_id: UUID | str) -> InferenceJob | None:
     if job is None:
         return None
     context = {"on_text": job_stream_callback(job)} if job.input.get("stream") else {}
-    outcome = _execute_alone(job, **context)
-    if outcome is not None:
-        job_finish(job=job, result=outcome[0], compute_ms=outcome[1])
+    _run_claimed([job], **context)
     return job
 
 
@@ -250,6 +374,15 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
 
 
 TRANSIENT_ERRORS = _transient_errors()
+
+
+def _db_errors() -> tuple[type[BaseException], ...]:
+    from django.db import InterfaceError, OperationalError
+
+    return (OperationalError, InterfaceError)
+
+
+DB_ERRORS = _db_errors()
 
 
 class JobCancelled(Exception):

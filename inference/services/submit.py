@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from ..catalog import ModelSpec
 from ..kinds.base import InputError, TaskKind
-from ..models import ACTIVE_STATUSES, InferenceJob
+from ..models import InferenceJob
 from ..registry import kind_get
-from ..selectors import model_resolve
+from ..selectors import jobs_in_flight, model_resolve, model_resolve_key
 
 
 class JobRejected(Exception):
@@ -75,14 +75,15 @@ def job_submit(*, user: AbstractBaseUser, api_key: Any | None, kind_name: str, m
         if max_in_flight is not None:
             if connection.features.has_select_for_update:  # SQLite: BEGIN IMMEDIATE serializes writers already
                 get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-            in_flight = InferenceJob.objects.filter(owner=user, status__in=ACTIVE_STATUSES).count()
+            in_flight = jobs_in_flight(user=user)
             if in_flight >= max_in_flight:
                 raise JobRejected(429, "too_many_jobs", f"You have {in_flight} jobs queued or running, the most "
                                   f"allowed at once is {max_in_flight}; wait for some to finish.",
                                   headers={"Retry-After": "1"})
         given_id = {"id": job_id} if job_id is not None else {}
         job = InferenceJob.objects.create(**given_id, owner=user, api_key=api_key, task_kind=kind.name,
-                                          model_id=spec.id, input=cleaned, enqueued_at=timezone.now())
+                                          model_id=spec.id, model_key=spec.key, input=cleaned,
+                                          enqueued_at=timezone.now())
         job_enqueue(job=job, spec=spec, stamped=True)
     return job
 
@@ -97,8 +98,10 @@ def job_enqueue(*, job: InferenceJob, spec: ModelSpec | None = None, stamped: bo
 
     if not stamped:
         InferenceJob.objects.filter(id=job.id).update(enqueued_at=timezone.now())
-    spec = spec or model_resolve(model_id=job.model_id, user=job.owner, include_unready=True)
+    if spec is None:
+        spec = (model_resolve_key(key=job.model_key, owner_id=job.owner_id) if job.model_key
+                else model_resolve(model_id=job.model_id, user=job.owner, include_unready=True))
     # A model deleted while its job waited: any worker fails it with a reason.
     queue = spec.queue if spec is not None else "fp.default"
-    route = job_route(model_id=job.model_id, task_kind=job.task_kind, cleaned=job.input)
+    route = job_route(model_key=job.model_identity, task_kind=job.task_kind, cleaned=job.input)
     run_job.apply_async_on_commit(args=(str(job.id), route), queue=queue)

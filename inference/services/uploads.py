@@ -20,12 +20,13 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from ..catalog import catalog_get
-from ..models import BuildStatus, ModelVersion, UploadedModel
+from ..catalog import ModelSpec, catalog_get
+from ..models import ACTIVE_STATUSES, BuildStatus, InferenceJob, ModelVersion, UploadedModel
 from ..registry import kind_get
+from ..running import build_tracked, heartbeat_stale_before
 from ..upload_validation import (
     KIND_FAMILIES,
     PICKLE_HINT,
@@ -133,10 +134,15 @@ def model_upload_build(*, version_id: int) -> ModelVersion | None:
     started = timezone.now()
     claimed = ModelVersion.objects.filter(id=version_id, build_status=BuildStatus.BUILDING,
                                           build_started_at__isnull=True).update(
-        build_started_at=started, build_attempts=F("build_attempts") + 1)
+        build_started_at=started, build_heartbeat_at=started, build_attempts=F("build_attempts") + 1)
     version = ModelVersion.objects.select_related("model").filter(id=version_id).first() if claimed else None
     if version is None:
         return None
+    with build_tracked(version.id, started):  # heartbeats while it builds: the sweeper leaves it alone
+        return _build(version, started)
+
+
+def _build(version: ModelVersion, started: datetime) -> ModelVersion | None:
     model = version.model
     upload = upload_file_path(owner_id=model.owner_id, name=model.name, number=version.number,
                               file_format=version.file_format)
@@ -168,12 +174,27 @@ def model_upload_build(*, version_id: int) -> ModelVersion | None:
         _build_superseded(version, folder)
         return None
     upload.unlink(missing_ok=True)
-    for older in ModelVersion.objects.filter(model=model, number__lt=version.number):
+    superseded_versions_remove(model=model)
+    version.refresh_from_db()
+    return version
+
+
+def superseded_versions_remove(*, model: UploadedModel) -> int:
+    """Remove the versions older than the newest ready one, rows and files, except those that queued or
+    running jobs were accepted for (a job runs on the exact version it was accepted for); the sweeper
+    removes those once their jobs have ended. Returns how many went."""
+    serving = model.versions.filter(build_status=BuildStatus.READY).order_by("-number").first()
+    if serving is None:
+        return 0
+    removed = 0
+    for older in ModelVersion.objects.filter(model=model, number__lt=serving.number):
+        if InferenceJob.objects.filter(model_key=ModelSpec.upload_key(older.pk), status__in=ACTIVE_STATUSES).exists():
+            continue
         shutil.rmtree(version_folder(owner_id=model.owner_id, name=model.name, number=older.number),
                       ignore_errors=True)
         older.delete()
-    version.refresh_from_db()
-    return version
+        removed += 1
+    return removed
 
 
 def _build_superseded(version: ModelVersion, folder: Path) -> None:
@@ -215,8 +236,9 @@ def model_builds_sweep() -> dict[str, int]:
     now = timezone.now()
     counts = {"retried": 0, "failed": 0, "resent": 0, "expired": 0}
     building = ModelVersion.objects.select_related("model").filter(build_status=BuildStatus.BUILDING)
-    stale_before = now - timedelta(seconds=settings.UPLOAD_BUILD_HARD_TIME_LIMIT_S + 5)
-    for version in building.filter(build_started_at__lt=stale_before):
+    stale_before = heartbeat_stale_before(now)
+    for version in building.filter(Q(build_heartbeat_at__lt=stale_before)
+                                   | Q(build_heartbeat_at__isnull=True, build_started_at__lt=stale_before)):
         if version.build_attempts >= settings.UPLOAD_BUILD_MAX_ATTEMPTS:
             counts["failed"] += _build_fail(
                 version, f"The build stopped {version.build_attempts} times before it finished (the worker "
@@ -225,7 +247,8 @@ def model_builds_sweep() -> dict[str, int]:
             continue
         with transaction.atomic():
             if ModelVersion.objects.filter(id=version.id, build_status=BuildStatus.BUILDING,
-                                           build_started_at=version.build_started_at).update(build_started_at=None):
+                                           build_started_at=version.build_started_at).update(
+                                               build_started_at=None, build_heartbeat_at=None):
                 _build_enqueue(version)
                 counts["retried"] += 1
     waiting = building.filter(build_started_at__isnull=True)
@@ -240,6 +263,10 @@ def model_builds_sweep() -> dict[str, int]:
         with transaction.atomic():
             _build_enqueue(version)
         counts["resent"] += 1
+    # Versions kept after a newer one became ready, for the jobs accepted for them, once those have ended.
+    superseded = UploadedModel.objects.filter(versions__build_status=BuildStatus.READY).annotate(
+        kept=Count("versions")).filter(kept__gt=1)
+    counts["superseded_removed"] = sum(superseded_versions_remove(model=model) for model in superseded)
     return counts
 
 

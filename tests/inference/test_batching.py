@@ -135,9 +135,9 @@ def test_a_killed_threads_worker_leaves_its_batch_to_the_sweeper(celery_worker, 
     ids = [j.id for j in jobs]
     running = set(InferenceJob.objects.filter(id__in=ids, status=JobStatus.RUNNING).values_list("id", flat=True))
     assert running and InferenceJob.objects.filter(id__in=ids, status=JobStatus.QUEUED).count() == 3 - len(running)
-    settings.JOB_HARD_TIME_LIMIT_S = 0  # the sweeper judges the jobs stale now, not in minutes
+    settings.JOB_HEARTBEAT_STALE_S = 0  # the dead worker's heartbeat is stale now, not in 30 s
     settings.JOB_RESEND_AFTER_S = 0  # and resends the messages the dead worker held for jobs it had not claimed
-    time.sleep(5.1)
+    time.sleep(0.2)
     counts = services.jobs_sweep()
     assert counts["requeued"] == len(running) and counts["resent"] == 3 - len(running)
     celery_worker.start()

@@ -18,6 +18,8 @@ from .conftest import files_under, wait_for_build, zip_folder
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+NOTHING_TO_DO = {"retried": 0, "failed": 0, "resent": 0, "expired": 0, "superseded_removed": 0}
+
 def left_building(user, tiny_models, *, name: str = "orphan", started_ago: float | None = None,
                   attempts: int = 0) -> ModelVersion:
     """A version as an upload leaves it, with its file saved, whose build message is gone.
@@ -39,18 +41,18 @@ def left_building(user, tiny_models, *, name: str = "orphan", started_ago: float
 
 
 def test_a_build_whose_worker_died_is_built_again(celery_worker, tiny_models, user, settings):
-    version = left_building(user, tiny_models, started_ago=settings.UPLOAD_BUILD_HARD_TIME_LIMIT_S + 60,
+    version = left_building(user, tiny_models, started_ago=settings.JOB_HEARTBEAT_STALE_S + 60,
                             attempts=1)
     assert upload_services.model_builds_sweep()["retried"] == 1
 
     version = wait_for_build(user, "orphan")
     assert version.build_status == BuildStatus.READY, version.build_message
     assert version.build_attempts == 2
-    assert upload_services.model_builds_sweep() == {"retried": 0, "failed": 0, "resent": 0, "expired": 0}
+    assert upload_services.model_builds_sweep() == NOTHING_TO_DO
 
 
 def test_a_build_that_keeps_dying_fails_with_its_reason_and_leaves_nothing(tiny_models, user, settings):
-    version = left_building(user, tiny_models, started_ago=settings.UPLOAD_BUILD_HARD_TIME_LIMIT_S + 60,
+    version = left_building(user, tiny_models, started_ago=settings.JOB_HEARTBEAT_STALE_S + 60,
                             attempts=settings.UPLOAD_BUILD_MAX_ATTEMPTS)
     version_folder(owner_id=user.pk, name="orphan", number=1).mkdir(parents=True)  # a half-unpacked build
     assert upload_services.model_builds_sweep()["failed"] == 1
@@ -93,4 +95,4 @@ def test_a_second_delivery_of_a_build_message_leaves_the_running_build_alone(tin
         BuildStatus.BUILDING, 1, version.build_started_at)
     assert not version_folder(owner_id=user.pk, name="orphan", number=1).exists()
     # Not stale yet: the sweeper leaves it to the worker building it.
-    assert upload_services.model_builds_sweep() == {"retried": 0, "failed": 0, "resent": 0, "expired": 0}
+    assert upload_services.model_builds_sweep() == NOTHING_TO_DO

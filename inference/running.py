@@ -1,0 +1,142 @@
+"""What this worker process is running now: heartbeats, stop checks and the hand-back at shutdown.
+
+Every job a worker claims, and every build, is tracked here while it runs. A
+heartbeat thread refreshes their ``heartbeat_at`` every
+``JOB_HEARTBEAT_INTERVAL_S``, so the sweeper can tell a job whose worker died
+(stale heartbeat) from one that simply runs long (never re-queued, so never
+run twice). :class:`BatchControl` tells a running batch when to stop: every
+job of it cancelled, its deadline passed, or the worker stopping.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from . import events
+from .models import InferenceJob, JobStatus, ModelVersion
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_jobs: dict[str, datetime] = {}  # job id -> its claim's started_at
+_builds: dict[int, datetime] = {}  # version id -> its claim's build_started_at
+stopping = threading.Event()  # set when the worker begins to shut down
+_heartbeat: threading.Thread | None = None
+
+
+@contextmanager
+def jobs_tracked(jobs: Sequence) -> Iterator[None]:
+    """Track claimed jobs (heartbeats, shutdown hand-back) while the block runs them."""
+    with _lock:
+        for job in jobs:
+            _jobs[str(job.id)] = job.started_at
+    try:
+        yield
+    finally:
+        with _lock:
+            for job in jobs:
+                if _jobs.get(str(job.id)) == job.started_at:
+                    del _jobs[str(job.id)]
+
+
+@contextmanager
+def build_tracked(version_id: int, started_at: datetime) -> Iterator[None]:
+    with _lock:
+        _builds[version_id] = started_at
+    try:
+        yield
+    finally:
+        with _lock:
+            if _builds.get(version_id) == started_at:
+                del _builds[version_id]
+
+
+def tracked_jobs() -> dict[str, datetime]:
+    with _lock:
+        return dict(_jobs)
+
+
+def heartbeat_beat() -> None:
+    """Refresh the heartbeat of every job and build this process runs (two UPDATEs at most)."""
+    with _lock:
+        job_ids, build_ids = list(_jobs), list(_builds)
+    now = timezone.now()
+    if job_ids:
+        # A job cancelled while running still beats: it holds its in-flight slot until released.
+        InferenceJob.objects.filter(id__in=job_ids, status__in=(JobStatus.RUNNING, JobStatus.CANCELLED),
+                                    released_at__isnull=True).update(heartbeat_at=now)
+    if build_ids:
+        ModelVersion.objects.filter(id__in=build_ids).update(build_heartbeat_at=now)
+
+
+def _heartbeat_loop() -> None:
+    interval = max(0.1, settings.JOB_HEARTBEAT_INTERVAL_S)
+    while not stopping.wait(interval):
+        try:
+            heartbeat_beat()
+        except Exception:  # a database hiccup: the next beat tries again
+            logger.warning("heartbeat failed", exc_info=True)
+            close_old_connections()
+        finally:
+            close_old_connections()
+
+
+def heartbeat_start() -> None:
+    """Start this process's heartbeat thread (once); workers call it at start-up."""
+    global _heartbeat
+    with _lock:
+        if _heartbeat is not None and _heartbeat.is_alive():
+            return
+        _heartbeat = threading.Thread(target=_heartbeat_loop, name="job-heartbeat", daemon=True)
+        _heartbeat.start()
+
+
+def heartbeat_stale_before(now: datetime | None = None) -> datetime:
+    """A running job or build whose heartbeat is older than this has lost its worker."""
+    return (now or timezone.now()) - timedelta(seconds=settings.JOB_HEARTBEAT_STALE_S)
+
+
+def job_deadline(started_at: datetime) -> datetime:
+    return started_at + timedelta(seconds=settings.JOB_SOFT_TIME_LIMIT_S)
+
+
+class BatchControl:
+    """Asked between tokens by a running batch (through ``backends.stopping.stop_check``).
+
+    ``reason`` says why it stopped: ``"cancelled"`` (every job of the batch was
+    cancelled), ``"deadline"`` (``JOB_SOFT_TIME_LIMIT_S`` after the claim) or
+    ``"shutdown"`` (the worker is stopping and hands its jobs back). The
+    cancellation flags are read at most every ``JOB_CANCEL_CHECK_INTERVAL_S``,
+    in one Redis round trip for the whole batch.
+    """
+
+    def __init__(self, jobs: Sequence) -> None:
+        self.job_ids = [str(job.id) for job in jobs]
+        started = min(job.started_at for job in jobs)
+        self.deadline = job_deadline(started).timestamp()
+        self.reason: str | None = None
+        self._next_cancel_check = 0.0
+
+    def __call__(self) -> bool:
+        if self.reason is not None:
+            return True
+        if stopping.is_set():
+            self.reason = "shutdown"
+        elif time.time() >= self.deadline:
+            self.reason = "deadline"
+        else:
+            now = time.monotonic()
+            if now >= self._next_cancel_check:
+                self._next_cancel_check = now + settings.JOB_CANCEL_CHECK_INTERVAL_S
+                if events.cancel_flags_count(self.job_ids) >= len(self.job_ids):
+                    self.reason = "cancelled"
+        return self.reason is not None
