@@ -1,0 +1,162 @@
+"""Cancel stops work, long jobs run once, deadlines hold, a stopping worker hands its jobs back, and a
+cold start is not billed: each through a real worker on the real database and Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.utils import timezone
+
+from dashboard.selectors import usage_total
+from inference import services
+from inference.models import InferenceJob, JobStatus
+
+from ..conftest import wait_for_job
+from ..workers import Worker, flush_queues
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LONG_GENERATION = {"text": ["Once upon a time"] * 4, "min_length": 512, "max_length": 512, "do_sample": False}
+
+
+def submit(user, kind: str, model: str | None, **data) -> InferenceJob:
+    return services.job_submit(user=user, api_key=None, kind_name=kind, model_id=model, data=data,
+                               allow_internal=True)
+
+
+def wait_for(predicate, *, timeout: float = 60.0, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {timeout} s")
+
+
+def wait_until_running(job: InferenceJob) -> InferenceJob:
+    return wait_for(lambda: InferenceJob.objects.filter(id=job.id, status=JobStatus.RUNNING).first(),
+                    what=f"job {job.id} starting")
+
+
+@pytest.fixture
+def own_worker(celery_worker):
+    """Start workers of a test's own (the session's worker steps aside); all are stopped afterwards."""
+    celery_worker.stop()
+    flush_queues()
+    started: list[Worker] = []
+
+    def start(name: str, **env: str) -> Worker:
+        worker = Worker(name=name, pool="threads", concurrency=8,
+                        extra_env={"BATCH_WAIT_MS": "300", **env}).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.kill()
+    celery_worker.start()
+
+
+def test_cancelling_a_running_generation_stops_it_and_charges_what_it_used(own_worker, tiny_models, user):
+    own_worker("generation", WORKER_PRELOAD_MODELS="tiny-gpt2")
+    full = wait_for_job(submit(user, "text-generation", "tiny-gpt2", **LONG_GENERATION).id, timeout=180)
+    assert full.status == JobStatus.SUCCEEDED and full.compute_ms > 0
+
+    job = submit(user, "text-generation", "tiny-gpt2", **LONG_GENERATION)
+    wait_until_running(job)
+    time.sleep(full.compute_ms / 1000 / 10)
+    services.job_cancel(job=job)
+    released = wait_for(lambda: InferenceJob.objects.filter(id=job.id, released_at__isnull=False).first(),
+                        timeout=120, what="the worker letting go of the cancelled job")
+    assert released.status == JobStatus.CANCELLED and released.output is None
+    assert not InferenceJob.objects.filter(owner=user, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).exists()
+    # The generation stopped between tokens: it used a fraction of what the whole job takes,
+    # and that fraction is recorded and charged.
+    assert 0 < released.compute_ms < full.compute_ms / 2, (released.compute_ms, full.compute_ms)
+    month = usage_total(user=user, since=timezone.now().replace(day=1, hour=0, minute=0, second=0))
+    assert month["compute_seconds"] == pytest.approx((full.compute_ms + released.compute_ms) / 1000, abs=0.002)
+
+
+def test_a_cancelled_job_in_a_running_batch_keeps_its_slot_until_the_batch_ends(own_worker, user):
+    from inference.selectors import jobs_in_flight
+
+    jobs = [submit(user, "echo", None, text=f"job {i}", sleep_ms=1000) for i in range(6)]
+    own_worker("batch", BATCH_WAIT_MS="500")  # the jobs arriving while the first runs share a batch
+
+    def running_batch():
+        rows = list(InferenceJob.objects.filter(owner=user, status=JobStatus.RUNNING))
+        starts = [row.started_at for row in rows]
+        return next((row for row in rows if starts.count(row.started_at) > 1), None)
+
+    running = wait_for(running_batch, what="a batch of several jobs running")
+    services.job_cancel(job=running)
+    time.sleep(0.3)
+    # The batch goes on for the jobs still wanted; the cancelled one still holds a worker.
+    held = InferenceJob.objects.get(id=running.id)
+    assert held.status == JobStatus.CANCELLED and held.released_at is None
+    assert jobs_in_flight(user=user) == InferenceJob.objects.filter(
+        owner=user, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).count() + 1
+    for job in jobs:
+        if job.id != running.id:
+            assert wait_for_job(job.id).status == JobStatus.SUCCEEDED
+    cancelled = InferenceJob.objects.get(id=running.id)
+    assert cancelled.status == JobStatus.CANCELLED and cancelled.output is None
+    assert cancelled.released_at is not None and cancelled.compute_ms > 0
+    assert jobs_in_flight(user=user) == 0
+
+
+def test_a_job_longer_than_the_old_limit_runs_exactly_once(own_worker, user, settings):
+    own_worker("long", JOB_HEARTBEAT_INTERVAL_S="0.3")
+    settings.JOB_HARD_TIME_LIMIT_S = 0  # the old sweeper re-queued whatever ran longer than this (+5 s)
+    settings.JOB_HEARTBEAT_STALE_S = 2
+    job = submit(user, "echo", None, text="slow and steady", sleep_ms=7000)
+    wait_until_running(job)
+    swept = {"requeued": 0, "failed": 0}
+    while not InferenceJob.objects.get(id=job.id).is_terminal:
+        counts = services.jobs_sweep()
+        swept = {key: swept[key] + counts[key] for key in swept}
+        time.sleep(0.3)
+    job = InferenceJob.objects.get(id=job.id)
+    assert swept == {"requeued": 0, "failed": 0}
+    assert (job.status, job.attempts, job.output) == (JobStatus.SUCCEEDED, 1, {"output": "slow and steady"})
+
+
+def test_a_job_past_its_deadline_is_stopped_and_fails_with_a_reason(own_worker, user):
+    own_worker("deadline", JOB_SOFT_TIME_LIMIT_S="2")
+    started = time.monotonic()
+    job = wait_for_job(submit(user, "echo", None, text="too slow", sleep_ms=60_000).id)
+    assert time.monotonic() - started < 30  # stopped at its deadline, not after its minute
+    assert job.status == JobStatus.FAILED
+    assert "longer than the limit of 2 s" in job.error
+
+
+def test_a_stopping_worker_hands_its_running_jobs_back(own_worker, user):
+    doomed = own_worker("stopping")
+    job = submit(user, "echo", None, text="handed back", sleep_ms=8000)
+    wait_until_running(job)
+    stopped_at = time.monotonic()
+    doomed.stop()  # SIGTERM: a warm shutdown
+    assert time.monotonic() - stopped_at < 6  # it did not wait for the job's 8 s
+    back = InferenceJob.objects.get(id=job.id)
+    assert (back.status, back.attempts, back.started_at) == (JobStatus.QUEUED, 0, None)
+    own_worker("successor")
+    job = wait_for_job(job.id)
+    assert (job.status, job.attempts, job.output) == (JobStatus.SUCCEEDED, 1, {"output": "handed back"})
+
+
+def test_loading_the_model_is_recorded_apart_and_not_charged(own_worker, tiny_models, user, api_client):
+    own_worker("cold")  # a fresh process: nothing loaded
+    cold = api_client.post("/api/emotion", {"text": "first", "model": "tiny-emotion"}, format="json")
+    warm = api_client.post("/api/emotion", {"text": "second", "model": "tiny-emotion"}, format="json")
+    assert cold.status_code == warm.status_code == 200
+    assert int(cold["X-Load-Ms"]) > 0 and "X-Load-Ms" not in warm
+    first = InferenceJob.objects.get(id=cold["X-Job-Id"])
+    assert first.load_ms == int(cold["X-Load-Ms"])
+    assert first.compute_ms < first.load_ms  # loading a model costs more than one tiny forward pass
+    body = api_client.get(f"/api/jobs/{first.id}").json()
+    assert (body["load_ms"], body["compute_ms"]) == (first.load_ms, first.compute_ms)
+    month = usage_total(user=user, since=timezone.now().replace(day=1, hour=0, minute=0, second=0))
+    assert month["load_seconds"] == pytest.approx(first.load_ms / 1000, abs=0.002)
+    assert month["compute_seconds"] < month["load_seconds"]
