@@ -160,3 +160,20 @@ def test_loading_the_model_is_recorded_apart_and_not_charged(own_worker, tiny_mo
     month = usage_total(user=user, since=timezone.now().replace(day=1, hour=0, minute=0, second=0))
     assert month["load_seconds"] == pytest.approx(first.load_ms / 1000, abs=0.002)
     assert month["compute_seconds"] < month["load_seconds"]
+
+
+def test_a_database_connection_lost_mid_job_is_retried_not_forgotten(own_worker, user):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("kills the worker's PostgreSQL connections (CI runs the suite on PostgreSQL)")
+    own_worker("db-fault", JOB_HEARTBEAT_INTERVAL_S="0.2")
+    job = submit(user, "echo", None, text="survives", sleep_ms=1500)
+    wait_until_running(job)
+    with connection.cursor() as cursor:  # the server drops every other connection of this database
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    job = wait_for_job(job.id, timeout=30)
+    assert (job.status, job.attempts, job.output) == (JobStatus.SUCCEEDED, 1, {"output": "survives"})
+    # The worker goes on serving.
+    assert wait_for_job(submit(user, "echo", None, text="after").id).status == JobStatus.SUCCEEDED
