@@ -115,6 +115,11 @@ class TextGeneration(TaskKind):
             cleaned["min_length"] = cleaned["max_length"]  # a short max_length with the default min_length
         if cleaned["min_length"] > cleaned["max_length"]:
             raise InputError("min_length", f"must not be more than max_length ({cleaned['max_length']})")
+        sampling = cleaned["do_sample"] and cleaned["temperature"] > 0  # as backends/generation.py decides
+        if sampling and 1 < cleaned["num_beams"] < cleaned["num_generations"]:
+            # beam search returns its best num_generations beams (greedy search raises num_beams to match)
+            raise InputError("num_generations", f"must not be more than num_beams ({cleaned['num_beams']}) "
+                             "when sampling with beams; use num_beams 1 for several sampled outputs")
         if isinstance(cleaned["stop"], str):
             cleaned["stop"] = [cleaned["stop"]]
         if cleaned["stop"] is not None and not all(cleaned["stop"]):

@@ -153,3 +153,20 @@ def test_jobs_without_a_cost_are_bounded_by_count_only(settings):
     for i in range(3):
         batcher.pending.put((f"big {i}", Future(), 10_000))
     assert _batches(batcher, 1) == [["big 0", "big 1", "big 2"]]
+
+
+def test_more_sampled_generations_than_beams_is_400_not_a_failed_job(api_client, tiny_models):
+    """Beam search returns its best num_generations beams: more than num_beams failed in the worker (422)."""
+    response = api_client.post("/api/text-generation", {"text": "Once", "num_beams": 2, "num_generations": 4,
+                                                         "model": "tiny-gpt2"}, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["fields"].keys() == {"num_generations"}
+    assert "must not be more than num_beams (2)" in error["message"]
+    assert InferenceJob.objects.count() == 0
+
+
+@pytest.mark.parametrize("data", [{"do_sample": False}, {"temperature": 0}, {"num_beams": 4}])
+def test_generations_and_beams_that_transformers_runs_are_accepted(user, tiny_models, data):
+    body = {"text": "Once", "num_beams": 2, "num_generations": 4, **data}
+    services.job_prepare(user=user, kind_name="text-generation", model_id="tiny-gpt2", data=body)
