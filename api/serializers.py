@@ -45,6 +45,7 @@ def kind_json(kind: TaskKind) -> dict[str, Any]:
         "default_model": kind.default_model,
         "defaults": kind.defaults(),
         "request_schema": kind.request_schema(),
+        "cost_bound": kind.cost_bound.json() if kind.cost_bound is not None else None,
         "response_schema": kind.response_schema,
         "example": kind.example,
         "response_example": kind.response_example,

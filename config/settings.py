@@ -316,3 +316,12 @@ BATCH_MAX_SIZE = env.int("BATCH_MAX_SIZE", default=32)
 # pool: a hung job is left to the sweeper after JOB_HARD_TIME_LIMIT_S.
 WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=32)
 WORKER_POOL = env.str("WORKER_POOL", default="threads")
+
+# Generation cost (inference/kinds/text_generation.py, Batcher._take in
+# inference/batching.py): one request may ask for at most
+# GENERATION_MAX_TOKENS_PER_REQUEST new tokens, counted as texts × the larger of
+# num_beams and num_generations × max_length (else 400 naming the bound and the
+# cost); a worker stops adding jobs to a generation batch once their summed
+# cost would pass GENERATION_BATCH_TOKEN_BUDGET (a batch always takes one job).
+GENERATION_MAX_TOKENS_PER_REQUEST = env.int("GENERATION_MAX_TOKENS_PER_REQUEST", default=16_384)
+GENERATION_BATCH_TOKEN_BUDGET = env.int("GENERATION_BATCH_TOKEN_BUDGET", default=32_768)

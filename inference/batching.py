@@ -52,34 +52,50 @@ class Batcher:
 
     def __init__(self, key: Hashable) -> None:
         self.key = key
-        self.pending: queue.SimpleQueue[tuple[str, Future]] = queue.SimpleQueue()
+        # (job id, future, cost): cost in the kind's cost_bound unit (generation: new tokens), 0 without one
+        self.pending: queue.SimpleQueue[tuple[str, Future, int]] = queue.SimpleQueue()
+        self.held: tuple[str, Future, int] | None = None  # did not fit the last batch's budget: next batch's first
         self.thread = threading.Thread(target=self._loop, name=f"batcher-{key[0]}-{key[1]}", daemon=True)
 
     def _take(self) -> list[tuple[str, Future]] | None:
-        """The next batch: the first waiting job plus what arrives within the window; None when idle."""
-        try:
-            first = self.pending.get(timeout=IDLE_EXIT_S)
-        except queue.Empty:
-            return None
+        """The next batch: the first waiting job plus what arrives within the window; None when idle.
+
+        A batch holds at most ``BATCH_MAX_SIZE`` jobs whose costs add up to at
+        most ``GENERATION_BATCH_TOKEN_BUDGET`` (0: no budget); the first job is
+        taken whatever its cost, and a job that would pass the budget starts
+        the next batch.
+        """
+        if self.held is not None:
+            first, self.held = self.held, None
+        else:
+            try:
+                first = self.pending.get(timeout=IDLE_EXIT_S)
+            except queue.Empty:
+                return None
         batch = [first]
+        spent = first[2]
+        budget = settings.GENERATION_BATCH_TOKEN_BUDGET
         max_size = max(1, settings.BATCH_MAX_SIZE)
         deadline = time.monotonic() + (settings.BATCH_WAIT_MS / 1000 if _gather else 0)
         while len(batch) < max_size:
             try:
-                batch.append(self.pending.get_nowait())  # already waiting: no need to sleep
-                continue
+                item = self.pending.get_nowait()  # already waiting: no need to sleep
             except queue.Empty:
-                pass
-            # Wait only while other messages are in flight in this worker and may
-            # join: a job on its own does not pay the window.
-            left = deadline - time.monotonic()
-            if left <= 0 or _in_flight() <= len(batch):
+                # Wait only while other messages are in flight in this worker and may
+                # join: a job on its own does not pay the window.
+                left = deadline - time.monotonic()
+                if left <= 0 or _in_flight() <= len(batch):
+                    break
+                try:
+                    item = self.pending.get(timeout=min(left, 0.002))
+                except queue.Empty:
+                    continue
+            if budget > 0 and item[2] and spent + item[2] > budget:
+                self.held = item
                 break
-            try:
-                batch.append(self.pending.get(timeout=min(left, 0.002)))
-            except queue.Empty:
-                continue
-        return batch
+            batch.append(item)
+            spent += item[2]
+        return [(job_id, future) for job_id, future, _ in batch]
 
     def _loop(self) -> None:
         from . import services
@@ -147,15 +163,18 @@ def job_route(*, model_key: str, task_kind: str, cleaned: dict[str, Any]) -> lis
     return [model_key, task_kind, batch_key(task_kind=task_kind, cleaned=cleaned), bool(cleaned.get("stream"))]
 
 
-def job_submit_to_batch(*, job_id: str, key: Hashable) -> Future:
-    """Queue a job for the batcher of ``key``; the future resolves once its outcome is recorded."""
+def job_submit_to_batch(*, job_id: str, key: Hashable, cost: int = 0) -> Future:
+    """Queue a job for the batcher of ``key``; the future resolves once its outcome is recorded.
+
+    ``cost``: the job's ``kind.request_cost(cleaned)``, summed against the batch's token budget.
+    """
     future: Future = Future()
     with _registry_lock:
         batcher = _registry.get(key)
         started = batcher is None
         if started:
             batcher = _registry[key] = Batcher(key)
-        batcher.pending.put((job_id, future))
+        batcher.pending.put((job_id, future, int(cost)))
     if started:
         batcher.thread.start()
     return future

@@ -19,8 +19,8 @@ DEFAULT_KIND = "emotion"
 
 # The errors every task endpoint may answer, for the reference pages.
 API_ERRORS: tuple[tuple[int, str, str], ...] = (
-    (400, "invalid", "An input breaks the declaration: a missing field, a value out of bounds, an unknown field. "
-                     "fields names the bad input."),
+    (400, "invalid", "An input breaks the declaration: a missing field, a value out of bounds, an unknown field, "
+                     "or a request over the kind's cost bound. fields names the bad input."),
     (400, "malformed_json", "The body is not valid JSON."),
     (401, "invalid_api_key", "The x-api-key header is missing, unknown, revoked or expired."),
     (404, "unknown_model", "No model with that id (or another user's model)."),

@@ -126,6 +126,58 @@ def json_default(value: Any) -> str:
     return _fmt(value) if isinstance(value, (int, float)) else repr(value)
 
 
+@dataclass(frozen=True)
+class Cost:
+    """What one request asks of a worker, counted by a ``CostBound``: the total and how it adds up."""
+
+    total: int
+    breakdown: str  # e.g. "8 texts × 8 sequences × 512 new tokens"
+
+
+@dataclass(frozen=True)
+class CostBound:
+    """A bound on one request's work, beyond each parameter's own range.
+
+    Each parameter can be within its range and the request still ask for too
+    much (8 texts × 8 beams × 512 tokens). ``measure`` counts a cleaned
+    request's cost in ``unit``; ``clean()`` refuses a request whose cost is
+    over the value of the Django setting ``setting``, naming ``field`` (the
+    parameter a user most likely turns down). The declaration is shown
+    wherever the kind is: the request schema (``x-cost-bound``), the sandbox
+    form's help, the reference page and ``GET /api/tasks``. Workers also sum
+    the costs of the jobs they gather into one batch (see ``Batcher._take``).
+    """
+
+    unit: str  # what is counted, plural: "new tokens"
+    formula: str  # how, in words: "texts × max(num_beams, num_generations) × max_length"
+    setting: str  # the Django setting with the most one request may ask for
+    field: str  # the parameter the error names
+    measure: Callable[[dict[str, Any]], Cost]
+    advice: str = ""  # how to ask for less, ending the error message
+
+    @property
+    def limit(self) -> int:
+        from django.conf import settings
+
+        return int(getattr(settings, self.setting))
+
+    def text(self) -> str:
+        """One sentence for help texts."""
+        return (f"One request may ask for at most {self.limit:,} {self.unit}, counted as {self.formula} "
+                f"(setting {self.setting}).")
+
+    def json(self) -> dict[str, Any]:
+        return {"unit": self.unit, "formula": self.formula, "limit": self.limit, "setting": self.setting,
+                "description": self.text()}
+
+    def check(self, cleaned: dict[str, Any]) -> None:
+        cost = self.measure(cleaned)
+        if cost.total > self.limit:
+            raise InputError(self.field, (
+                f"this request asks for up to {cost.breakdown} = {cost.total:,} {self.unit}; the most one "
+                f"request may ask for is {self.limit:,} ({self.setting}).{' ' + self.advice if self.advice else ''}"))
+
+
 @dataclass
 class ItemResult:
     """The outcome of one job in a batch: its response body, or the reason it failed."""
@@ -154,6 +206,7 @@ class TaskKind:
     response_example: ClassVar[dict[str, Any]]
     internal: ClassVar[bool] = False  # not offered to users (tests, health checks)
     response_notes: ClassVar[str] = ""
+    cost_bound: ClassVar[CostBound | None] = None  # a bound on one request's work (generation)
 
     # -- declaration helpers -------------------------------------------------
     def param(self, name: str) -> Param:
@@ -169,7 +222,7 @@ class TaskKind:
         """The request body as JSON Schema: the kind's params plus ``model``."""
         properties = {p.name: p.json_schema() for p in self.params}
         properties["model"] = {"type": "string", "description": f"Model id (default {self.default_model})."}
-        return {
+        schema: dict[str, Any] = {
             "type": "object",
             "title": f"{self.title} request",
             "properties": properties,
@@ -177,6 +230,14 @@ class TaskKind:
             "additionalProperties": False,
             "example": self.example,
         }
+        if self.cost_bound is not None:
+            schema["description"] = self.cost_bound.text()
+            schema["x-cost-bound"] = self.cost_bound.json()
+        return schema
+
+    def request_cost(self, cleaned: dict[str, Any]) -> int:
+        """A cleaned request's cost in its ``cost_bound``'s unit; 0 for a kind without one (batching sums it)."""
+        return 0 if self.cost_bound is None else self.cost_bound.measure(cleaned).total
 
     # -- validation ----------------------------------------------------------
     def clean(self, data: dict[str, Any], *, count_tokens: Callable[[str], int] | None = None) -> dict[str, Any]:
@@ -199,6 +260,8 @@ class TaskKind:
                 continue
             cleaned[p.name] = _clean_value(p, data[p.name], count_tokens)
         self.check(cleaned, set(data))
+        if self.cost_bound is not None:
+            self.cost_bound.check(cleaned)
         return cleaned
 
     def check(self, cleaned: dict[str, Any], given: set[str]) -> None:

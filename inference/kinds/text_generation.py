@@ -11,9 +11,46 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .base import BOOLEAN, INTEGER, NUMBER, STRING, InputError, ItemResult, Param, TaskKind, flatten, unflatten
+from .base import (
+    BOOLEAN,
+    INTEGER,
+    NUMBER,
+    STRING,
+    Cost,
+    CostBound,
+    InputError,
+    ItemResult,
+    Param,
+    TaskKind,
+    flatten,
+    unflatten,
+)
 
 MAX_NEW_TOKENS = 512
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def generation_cost(cleaned: dict[str, Any]) -> Cost:
+    """The new tokens one request may make generate() write: texts × sequences per text × max_length.
+
+    Sequences per text is max(num_beams, num_generations), not their product:
+    transformers (4.57, ``GenerationMixin.generate``) expands each prompt to
+    ``max(num_beams, num_return_sequences)`` rows (``_expand_inputs_for_generation``)
+    and beam search, sampled or not, runs its forward pass over ``num_beams``
+    rows a prompt, returning the best ``num_return_sequences`` of them;
+    ``backends/generation.py:generation_config`` raises num_beams to
+    num_generations without sampling. Each row writes up to max_length new
+    tokens, so this is an upper bound on the tokens computed.
+    """
+    texts = len(cleaned["text"]) if isinstance(cleaned["text"], list) else 1
+    sequences = max(int(cleaned["num_beams"]), int(cleaned["num_generations"]))
+    tokens = int(cleaned["max_length"])
+    return Cost(total=texts * sequences * tokens, breakdown=(
+        f"{_plural(texts, 'text')} × {_plural(sequences, 'sequence')} (the larger of num_beams "
+        f"{cleaned['num_beams']} and num_generations {cleaned['num_generations']}) × {tokens:,} new tokens"))
 
 
 class TextGeneration(TaskKind):
@@ -28,6 +65,10 @@ class TextGeneration(TaskKind):
     )
     operation = "generate"
     default_model = "smollm2-135m-instruct"
+    cost_bound = CostBound(
+        unit="new tokens", formula="texts × the larger of num_beams and num_generations × max_length",
+        setting="GENERATION_MAX_TOKENS_PER_REQUEST", field="max_length", measure=generation_cost,
+        advice="Ask for fewer texts, generations or beams, or a smaller max_length.")
     params = (
         Param("text", STRING, "The text to continue, or a list of texts.", max_chars=4000, max_tokens=1024,
               many=True, max_items=8, ui={"widget": "textarea", "rows": 4}),
@@ -74,6 +115,11 @@ class TextGeneration(TaskKind):
             cleaned["min_length"] = cleaned["max_length"]  # a short max_length with the default min_length
         if cleaned["min_length"] > cleaned["max_length"]:
             raise InputError("min_length", f"must not be more than max_length ({cleaned['max_length']})")
+        sampling = cleaned["do_sample"] and cleaned["temperature"] > 0  # as backends/generation.py decides
+        if sampling and 1 < cleaned["num_beams"] < cleaned["num_generations"]:
+            # beam search returns its best num_generations beams (greedy search raises num_beams to match)
+            raise InputError("num_generations", f"must not be more than num_beams ({cleaned['num_beams']}) "
+                             "when sampling with beams; use num_beams 1 for several sampled outputs")
         if isinstance(cleaned["stop"], str):
             cleaned["stop"] = [cleaned["stop"]]
         if cleaned["stop"] is not None and not all(cleaned["stop"]):
