@@ -159,8 +159,14 @@ def batch_key(*, task_kind: str, cleaned: dict[str, Any]) -> str:
 
 def job_route(*, model_key: str, task_kind: str, cleaned: dict[str, Any]) -> list:
     """What a worker needs to batch a job, sent with its message: the exact model (``InferenceJob.model_key``,
-    unique across owners and versions), kind, batch key, streaming."""
-    return [model_key, task_kind, batch_key(task_kind=task_kind, cleaned=cleaned), bool(cleaned.get("stream"))]
+    unique across owners and versions), kind, batch key, streaming, and the job's cost (new tokens asked
+    for, for the batch's token budget; 0 for kinds without a cost bound)."""
+    from .registry import kind_get
+
+    kind = kind_get(task_kind)
+    cost = kind.request_cost(cleaned) if kind is not None else 0
+    return [model_key, task_kind, batch_key(task_kind=task_kind, cleaned=cleaned), bool(cleaned.get("stream")),
+            cost]
 
 
 def job_submit_to_batch(*, job_id: str, key: Hashable, cost: int = 0) -> Future:
@@ -191,15 +197,15 @@ def job_run_batched(*, job_id: str, route: list | None = None) -> None:
     from . import services
     from .models import InferenceJob, JobStatus
 
-    if route is None or len(route) != 4:
+    if route is None or len(route) != 5:
         job = InferenceJob.objects.filter(id=job_id, status=JobStatus.QUEUED).only(
             "id", "task_kind", "model_id", "model_key", "owner_id", "input").first()
         if job is None:
             return
         route = job_route(model_key=job.model_identity, task_kind=job.task_kind, cleaned=job.input)
-    model_key, task_kind, extra, stream = route
+    model_key, task_kind, extra, stream, cost = route
     if stream or settings.BATCH_MAX_SIZE <= 1:
         with model_lock(model_key):
             services.job_run(job_id=job_id)
         return
-    job_submit_to_batch(job_id=str(job_id), key=(model_key, task_kind, extra)).result()
+    job_submit_to_batch(job_id=str(job_id), key=(model_key, task_kind, extra), cost=cost).result()

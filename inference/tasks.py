@@ -12,7 +12,7 @@ from . import batching, services
 def run_job(self, job_id: str, route: list | None = None) -> None:
     """Run one job, batched with concurrent jobs of its model and kind; the outcome is written to its row.
 
-    ``route`` is ``[model id, task kind, batch key, streaming]``, sent with the
+    ``route`` is ``[model key, task kind, batch key, streaming, cost]``, sent with the
     message so the worker can batch the job without reading its row first
     (messages without it, from older senders, are routed by reading the row).
     Returns (and the message is acknowledged) only once the job's outcome is
