@@ -41,6 +41,9 @@ JOB_FIELDS = {
         allow_null=True, help_text="When the input and result were deleted (JOB_DATA_RETENTION_DAYS after the "
                                    "job ended); null while they are kept."),
 }
+# An upload refused for its size (413), or because the owner's storage quota is spent (403: the account
+# may not store more until a model is deleted; the request itself is not malformed or too large).
+UPLOAD_REJECTED_CODES = {413: "payload_too_large", 403: "storage_quota_exceeded"}
 JOB_SCHEMA = inline_serializer("Job", JOB_FIELDS)
 JOB_DETAIL_SCHEMA = inline_serializer("JobDetail", {**JOB_FIELDS, "input": serializers.JSONField(allow_null=True)})
 JOB_LIST_SCHEMA = inline_serializer("PaginatedJobList", {
@@ -171,9 +174,10 @@ class ModelListApi(ApiView):
                 task_kind=str(request.data.get("task") or ""),
                 description=str(request.data.get("description") or ""), file=request.FILES.get("file"))
         except upload_services.UploadRejected as exc:
-            if exc.status == 413:
-                return Response(error_body(413, "payload_too_large", f"{exc.field}: {exc.message}",
-                                           {exc.field: [exc.message]}), status=413)
+            if exc.status in UPLOAD_REJECTED_CODES:
+                code = UPLOAD_REJECTED_CODES[exc.status]
+                return Response(error_body(exc.status, code, f"{exc.field}: {exc.message}",
+                                           {exc.field: [exc.message]}), status=exc.status)
             raise serializers.ValidationError({exc.field: [exc.message]}) from exc
         spec = selectors.model_resolve(model_id=version.model.name, user=request.user, include_unready=True)
         return Response(model_json(spec), status=202,

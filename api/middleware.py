@@ -6,6 +6,7 @@ import contextvars
 import logging
 import re
 import uuid
+from dataclasses import dataclass, field
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -16,6 +17,18 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 _STATUS_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                  413: "payload_too_large", 500: "server_error"}
+
+
+# The ASGI scope key under which ``config.asgi_limits`` notes a body it refused before reading it.
+BODY_REFUSED = "forwardpass.body_refused"
+
+
+@dataclass(frozen=True)
+class BodyRefusal:
+    status: int
+    code: str
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def current_request_id() -> str:
@@ -49,6 +62,24 @@ def _as_api_error(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if header in response:
             replaced[header] = response[header]
     return replaced
+
+
+def _body_refused(request: HttpRequest) -> HttpResponse | None:
+    """The answer to a body the ASGI handler refused unread (too large, or no key): JSON under /api/."""
+    refusal: BodyRefusal | None = getattr(request, "scope", {}).get(BODY_REFUSED)
+    if refusal is None:
+        return None
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {"error": {"status": refusal.status, "code": refusal.code, "message": refusal.message},
+             "request_id": current_request_id()},
+            status=refusal.status)
+    else:
+        response = HttpResponse(refusal.message, status=refusal.status, content_type="text/plain; charset=utf-8")
+    for name, value in refusal.headers.items():
+        response[name] = value
+    response["Content-Length"] = str(len(response.content))
+    return response
 
 
 class RequestIdMiddleware:
@@ -87,3 +118,27 @@ class RequestIdMiddleware:
             return self._finish(request, await self.get_response(request))
         finally:
             _request_id.reset(token)
+
+
+class BodyRefusedMiddleware:
+    """Answers a request whose body the ASGI handler refused unread (``config/asgi_limits.py``).
+
+    It sits below the request id and security middleware, so the refusal has their headers, and above
+    everything that could read the body.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        return _body_refused(request) or self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest):
+        return _body_refused(request) or await self.get_response(request)

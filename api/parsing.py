@@ -1,4 +1,9 @@
-"""Reading a task request body: JSON, or a multipart form with image files."""
+"""Reading a request body: JSON, or a multipart form with image files.
+
+Every body that does not parse is a 400, never a 500: ``json`` raises
+``RecursionError`` (not a ``ValueError``) on deeply nested input, and accepts
+``NaN`` and ``Infinity``, which are not JSON.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError
 
 from inference.images import image_bytes_to_data_uri
 from inference.kinds.base import IMAGE, InputError, TaskKind
@@ -19,11 +26,41 @@ class BodyError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
+class JSONError(ValueError):
+    """A body (or form field) that is not JSON, with the reason in words."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JSONError(f"{name} is not a JSON value")
+
+
+def json_parse(raw: bytes | str) -> Any:
+    """``json.loads``, strict as JSON is defined; raises ``JSONError`` (a ``ValueError``) for any bad input."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise JSONError("it is nested too deeply") from exc
+    except JSONError:
+        raise
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise JSONError(str(exc)) from exc
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, which lets ``RecursionError`` through as a 500: every bad body is a 400 here."""
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise ParseError("JSON parse error - it is nested too deeply") from exc
+
+
 def _coerce(value: str) -> Any:
     """Form fields arrive as strings: numbers, booleans and JSON lists are read as JSON."""
     try:
-        return json.loads(value)
-    except ValueError:
+        return json_parse(value)
+    except JSONError:
         return value
 
 
@@ -52,8 +89,8 @@ def read_body(request: HttpRequest, kind: TaskKind) -> dict[str, Any]:
                         f"Content type '{content_type}' is not supported; "
                         "send application/json or multipart/form-data.")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = json_parse(raw)
+    except JSONError as exc:
         raise BodyError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from exc
     if not isinstance(data, dict):
         raise BodyError(400, "invalid", "The body must be a JSON object.")

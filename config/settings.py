@@ -56,6 +56,7 @@ MIDDLEWARE = [
     # config.middleware.Async*: Django's own, with hooks on the event loop under ASGI unless they do I/O.
     "api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "api.middleware.BodyRefusedMiddleware",  # a body refused unread by config/asgi_limits.py: 413 or 401
     "config.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
     "config.middleware.AsyncSessionMiddleware",
     "config.middleware.AsyncCommonMiddleware",
@@ -171,7 +172,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "api.parsing.JSONParser",  # DRF's, with deeply nested JSON a 400 (not a 500)
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -305,6 +306,13 @@ UPLOAD_BUILD_HARD_TIME_LIMIT_S = env.int("UPLOAD_BUILD_HARD_TIME_LIMIT_S", defau
 UPLOAD_BUILD_MAX_ATTEMPTS = env.int("UPLOAD_BUILD_MAX_ATTEMPTS", default=2)
 UPLOAD_BUILD_RESEND_AFTER_S = env.int("UPLOAD_BUILD_RESEND_AFTER_S", default=600)
 UPLOAD_BUILD_QUEUED_TIMEOUT_S = env.int("UPLOAD_BUILD_QUEUED_TIMEOUT_S", default=3600)
+
+# Request bodies and upload storage (config/asgi_limits.py, inference/services/uploads.py). A body is
+# bounded while it streams in, before Django spools it: API_MAX_BODY_BYTES for every request, the upload
+# endpoints UPLOAD_MAX_BYTES plus their form fields; a body over it is refused with 413 unread, and one
+# sent to an API endpoint without a key or session with 401. The files of a user's uploaded models
+# (building or ready versions) may take at most UPLOAD_STORAGE_QUOTA_BYTES (0: unlimited).
+UPLOAD_STORAGE_QUOTA_BYTES = env.int("UPLOAD_STORAGE_QUOTA_BYTES", default=10_000_000_000)
 
 # Batching in workers (inference/batching.py): concurrent jobs for one model and
 # task kind run as one forward pass. A worker gathers jobs for at most

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from ..catalog import ModelSpec, catalog_get
@@ -89,6 +89,7 @@ def model_upload_create(*, user: AbstractBaseUser, name: str, task_kind: str, de
     if file.size > settings.UPLOAD_MAX_BYTES:
         raise UploadRejected(f"at most {settings.UPLOAD_MAX_BYTES:,} bytes (got {file.size:,}).", field="file",
                              status=413)
+    _storage_quota_check(user=user, size=file.size)
 
     with transaction.atomic():
         model, _ = UploadedModel.objects.select_for_update().get_or_create(
@@ -108,6 +109,24 @@ def model_upload_create(*, user: AbstractBaseUser, name: str, task_kind: str, de
                 out.write(chunk)
         _build_enqueue(version, stamped=True)
     return version
+
+
+def _storage_quota_check(*, user: AbstractBaseUser, size: int) -> None:
+    """Refuse (403) an upload that would take the user's stored versions past ``UPLOAD_STORAGE_QUOTA_BYTES``.
+
+    Building and ready versions hold files (a failed one leaves none); a new version of a name counts
+    beside the one it replaces, which is kept until the new one is ready.
+    """
+    quota = settings.UPLOAD_STORAGE_QUOTA_BYTES
+    if not quota:
+        return
+    used = (ModelVersion.objects.filter(model__owner=user).exclude(build_status=BuildStatus.FAILED)
+            .aggregate(total=Sum("size_bytes"))["total"] or 0)
+    if used + size > quota:
+        raise UploadRejected(
+            f"this file ({size:,} bytes) does not fit in your storage quota of {quota:,} bytes: your models "
+            f"use {used:,} bytes. Delete a model to make room.",
+            field="file", status=403)
 
 
 def _build_enqueue(version: ModelVersion, *, stamped: bool = False) -> None:
