@@ -8,6 +8,7 @@ missing ``SECRET_KEY`` stops startup.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # config.middleware.Async*: Django's own, with hooks on the event loop under ASGI unless they do I/O.
+    "config.metrics.RequestMetricsMiddleware",  # first: counts every request with its final status
     "api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "api.middleware.BodyRefusedMiddleware",  # a body refused unread by config/asgi_limits.py: 413 or 401
@@ -333,3 +335,16 @@ WORKER_POOL = env.str("WORKER_POOL", default="threads")
 # cost would pass GENERATION_BATCH_TOKEN_BUDGET (a batch always takes one job).
 GENERATION_MAX_TOKENS_PER_REQUEST = env.int("GENERATION_MAX_TOKENS_PER_REQUEST", default=16_384)
 GENERATION_BATCH_TOKEN_BUDGET = env.int("GENERATION_BATCH_TOKEN_BUDGET", default=32_768)
+
+# Metrics (config/metrics.py, inference/metrics.py): GET /metrics in Prometheus's text format. With
+# METRICS_TOKEN set it asks for "Authorization: Bearer <token>"; unset, it answers only requests from a
+# loopback address that came through no proxy. PROMETHEUS_MULTIPROC_DIR (prometheus-client's own variable,
+# read from the environment by every process) makes the web and worker processes share their samples
+# through files there, so one scrape sees them all; 'make run' sets it to data/prometheus and empties it
+# at start. Unset, each process reports only its own.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+else:
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # set but empty would write files to the working dir

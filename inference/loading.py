@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from . import metrics
 from .backends.base import Backend, LoadTarget
 from .catalog import ModelSpec
 from .registry import backend_class
@@ -64,6 +65,7 @@ class ModelCache:
                 self._entries[key] = backend
                 self._sizes[key] = backend.memory_bytes()
                 self._evict(keep=key)
+                metrics.models_cached(sizes=self._sizes)
             return backend
 
     def _load(self, spec: ModelSpec) -> Backend:
@@ -77,6 +79,7 @@ class ModelCache:
                             options=dict(spec.options), cache_dir=model_cache_dir(path))
         started = time.perf_counter()
         backend = backend_class(spec.family).load(target)
+        metrics.model_loaded(model_key=spec.key, seconds=time.perf_counter() - started)
         logger.info("loaded model %s (%s) on %s in %.1f s", spec.id, spec.family, device, time.perf_counter() - started)
         return backend
 
@@ -98,6 +101,7 @@ class ModelCache:
         with self._lock:
             self._entries.clear()
             self._sizes.clear()
+            metrics.models_cached(sizes=self._sizes)
 
 
 _cache: ModelCache | None = None

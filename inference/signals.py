@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from celery.signals import worker_process_init, worker_ready, worker_shutting_down
+from celery.signals import (
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -93,3 +99,20 @@ def hand_back_running_jobs(**_: object) -> None:
     thread = threading.Thread(target=hand_back, name="hand-back")  # not on the interrupted main thread
     thread.start()
     thread.join(timeout=10)
+
+
+# --- metrics: a stopping process's per-process gauges leave the scrape (multiprocess mode) -----------
+
+
+@worker_process_shutdown.connect
+def metrics_child_dead(pid=None, **_: object) -> None:
+    from .metrics import process_dead
+
+    process_dead(pid)
+
+
+@worker_shutdown.connect
+def metrics_main_dead(**_: object) -> None:
+    from .metrics import process_dead
+
+    process_dead()

@@ -15,6 +15,9 @@ fi
 export SESSION_COOKIE_SECURE="${SESSION_COOKIE_SECURE:-0}" CSRF_COOKIE_SECURE="${CSRF_COOKIE_SECURE:-0}"
 export SECURE_HSTS_SECONDS="${SECURE_HSTS_SECONDS:-0}"
 export DJANGO_SETTINGS_MODULE=config.settings PYTHONUNBUFFERED=1
+# /metrics: every process writes its samples here (prometheus-client's multiprocess mode); emptied at each start.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$ROOT/data/prometheus}"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
 
 pids=()
 stop() {

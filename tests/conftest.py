@@ -93,9 +93,17 @@ def tiny_models():
 
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, tiny_models):
-    """One worker for every model, shared by the session (models stay loaded)."""
+    """One worker for every model, shared by the session (models stay loaded).
+
+    Its metrics go to ``worker.metrics_dir`` (prometheus-client's multiprocess mode), where a test scrapes them.
+    """
+    from django.conf import settings
+
     flush_queues()
-    worker = Worker(name="session").start()
+    metrics_dir = Path(settings.DATA_DIR) / "prometheus-session-worker"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    worker = Worker(name="session", extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}).start()
+    worker.metrics_dir = metrics_dir
     yield worker
     worker.stop()
 

@@ -20,7 +20,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import events
+from .. import events, metrics
 from ..backends.stopping import stop_check
 from ..catalog import ModelSpec
 from ..kinds.base import ItemResult
@@ -123,6 +123,7 @@ def _execute_timed(jobs: Sequence[InferenceJob], **context: Any) -> tuple[list[I
     results = kind.run(backend, [job.input for job in jobs], job_ids=[job.id for job in jobs], **context)
     if len(results) != len(jobs):
         raise RuntimeError(f"the task kind returned {len(results)} results for {len(jobs)} jobs")
+    metrics.batch_ran(job=first, size=len(jobs), seconds=time.perf_counter() - loaded)
     return results, int((time.perf_counter() - loaded) * 1000), int((loaded - started) * 1000)
 
 
@@ -236,6 +237,7 @@ def jobs_finish(*, jobs: Sequence[InferenceJob], results: Sequence[ItemResult], 
         if done:
             for name, value in outcome.items():
                 setattr(job, name, value)
+    metrics.jobs_ended(jobs=[job for job, done in zip(jobs, recorded, strict=True) if done])
     # The done message carries the outcome, so a waiting request answers without reading the row.
     events.publish_many([(job.id, "done", {"status": job.status, "result": _done_result(job)})
                          for job, done in zip(jobs, recorded, strict=True) if done])

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .. import events
+from .. import events, metrics
 from ..models import InferenceJob, JobStatus
 from ..running import heartbeat_stale_before
 from .submit import job_enqueue
@@ -27,6 +27,7 @@ def job_requeue_or_fail(*, job: InferenceJob, reason: str) -> str:
     message = f"The job failed after {job.attempts} attempts: {reason}."
     now = timezone.now()
     if running.update(status=JobStatus.FAILED, error=message, finished_at=now, released_at=now):
+        metrics.job_ended(job=job, status=JobStatus.FAILED)
         events.publish(job.id, "done", status=JobStatus.FAILED)
         return "failed"
     return "unchanged"
@@ -43,14 +44,16 @@ def job_cancel(*, job: InferenceJob) -> InferenceJob:
     it used is recorded and charged like any other.
     """
     now = timezone.now()
-    InferenceJob.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
+    cancelled = InferenceJob.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
         status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now, released_at=now,
         error="Cancelled by the user.",
     )
-    InferenceJob.objects.filter(id=job.id, status=JobStatus.RUNNING).update(
+    cancelled += InferenceJob.objects.filter(id=job.id, status=JobStatus.RUNNING).update(
         status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now, error="Cancelled by the user.",
     )
     job.refresh_from_db()
+    if cancelled:
+        metrics.job_ended(job=job, status=JobStatus.CANCELLED)
     if job.status == JobStatus.CANCELLED:
         events.cancel_flag_set(job.id)
         events.publish(job.id, "done", status=JobStatus.CANCELLED)
@@ -110,13 +113,15 @@ def jobs_sweep() -> dict[str, int]:
         status=JobStatus.CANCELLED, released_at__isnull=True).update(released_at=now)
     expire_before = now - timedelta(seconds=settings.JOB_QUEUED_TIMEOUT_S)
     expired = InferenceJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=expire_before)
-    for job_id in list(expired.values_list("id", flat=True)):
+    for job in list(expired.only("id", "task_kind", "model_id", "model_key")):
+        job_id = job.id
         if InferenceJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
             status=JobStatus.FAILED, finished_at=now, released_at=now,
             error=f"No worker took the job within {settings.JOB_QUEUED_TIMEOUT_S} s; "
                   "is a worker running for its model?",
         ):
             counts["expired"] += 1
+            metrics.job_ended(job=job, status=JobStatus.FAILED)
             events.publish(job_id, "done", status=JobStatus.FAILED)
     # A queued job whose message went unanswered for a long while (lost with a
     # Redis that kept nothing on disk, say) gets its message again. Harmless if
@@ -130,4 +135,5 @@ def jobs_sweep() -> dict[str, int]:
         with transaction.atomic():
             job_enqueue(job=job)
         counts["resent"] += 1
+    metrics.sweep_counted(counts=counts)
     return counts
