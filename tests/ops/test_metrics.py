@@ -250,3 +250,65 @@ def test_a_worker_in_multiprocess_mode_is_seen_by_a_scrape_of_its_directory(cele
     scrape = Scrape(client)
     assert not scrape.matching("forwardpass_worker_models_loaded")
     assert scrape.value("forwardpass_jobs_total", kind="echo", model="echo", status="succeeded") == 6
+
+
+def test_several_gunicorn_workers_report_one_sum(tmp_path):
+    """gunicorn with two worker processes (``scripts/run.sh``'s command): every scrape, whichever process answers
+    it, reports the requests of both."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from ..workers import ROOT, test_database_url
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    log = open(tmp_path.parent / "gunicorn.log", "ab")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.asgi:application", "-k", "uvicorn.workers.UvicornWorker",
+         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+            try:
+                requests.get(f"{url}/api/tasks", timeout=5)
+                break
+            except requests.RequestException:  # refused, or accepted by the master before a worker runs
+                time.sleep(0.2)
+
+        def health(_: int) -> int:
+            return requests.get(f"{url}/api/health", headers={"Connection": "close"}, timeout=30).status_code
+
+        def served_by_each() -> list[float]:
+            """The api:health requests each worker process wrote to its own file."""
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            return [sum(s.value for metric in MultiProcessCollector.merge([str(path)]) for s in metric.samples
+                        if s.name == "forwardpass_http_requests_total" and s.labels.get("endpoint") == "api:health")
+                    for path in tmp_path.glob("counter_*.db")]
+
+        sent = 0
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            while len([n for n in served_by_each() if n]) < 2:  # until both processes have served some
+                assert sent < 300, served_by_each()
+                assert set(pool.map(health, range(10))) == {200}
+                sent += 10
+        for _ in range(4):
+            response = requests.get(f"{url}/metrics", headers={"Connection": "close"}, timeout=30)
+            assert response.status_code == 200
+            samples = [s for family in text_string_to_metric_families(response.text) for s in family.samples]
+            assert sum(s.value for s in samples if s.name == "forwardpass_http_requests_total"
+                       and s.labels == {"endpoint": "api:health", "status": "200"}) == sent
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
