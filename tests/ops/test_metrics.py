@@ -254,8 +254,9 @@ def test_a_worker_in_multiprocess_mode_is_seen_by_a_scrape_of_its_directory(cele
 
 def test_several_gunicorn_workers_report_one_sum(tmp_path):
     """gunicorn with two worker processes (``scripts/run.sh``'s command): every scrape, whichever process answers
-    it, reports the requests of both."""
+    it, reports the requests of both; a process that died leaves its counts but not its gauges."""
     import os
+    import signal
     import socket
     import subprocess
     import sys
@@ -308,6 +309,21 @@ def test_several_gunicorn_workers_report_one_sum(tmp_path):
             samples = [s for family in text_string_to_metric_families(response.text) for s in family.samples]
             assert sum(s.value for s in samples if s.name == "forwardpass_http_requests_total"
                        and s.labels == {"endpoint": "api:health", "status": "200"}) == sent
+        # A web process that dies (here: SIGKILL; gunicorn starts another) leaves no per-process gauge
+        # behind: gunicorn.conf.py's child_exit marks it dead. Its counters stay in the sums.
+        web_pids = {path.stem.split("_")[-1] for path in tmp_path.glob("counter_*.db")}
+        assert {path.stem.split("_")[-1] for path in tmp_path.glob("gauge_liveall_*.db")} == web_pids
+        victim = sorted(web_pids)[0]
+        os.kill(int(victim), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while (tmp_path / f"gauge_liveall_{victim}.db").exists():
+            assert time.monotonic() < deadline, "the dead process's gauges stayed"
+            time.sleep(0.1)
+        response = requests.get(f"{url}/metrics", headers={"Connection": "close"}, timeout=30)
+        samples = [s for family in text_string_to_metric_families(response.text) for s in family.samples]
+        assert victim not in {s.labels.get("pid") for s in samples}
+        assert sum(s.value for s in samples if s.name == "forwardpass_http_requests_total"
+                   and s.labels == {"endpoint": "api:health", "status": "200"}) == sent
     finally:
         server.terminate()
         server.wait(timeout=20)
