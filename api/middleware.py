@@ -15,7 +15,7 @@ _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 _STATUS_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                 413: "payload_too_large", 500: "server_error"}
+                 413: "payload_too_large", 500: "server_error", 503: "service_unavailable"}
 
 
 def current_request_id() -> str:
@@ -87,3 +87,19 @@ class RequestIdMiddleware:
             return self._finish(request, await self.get_response(request))
         finally:
             _request_id.reset(token)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """Redis (the events or the broker) down or frozen: 503 JSON with Retry-After under /api/, not a 500."""
+        if request.path.startswith("/api/") and isinstance(exception, _unavailable_errors()):
+            logger.warning("503 for %s: Redis is not answering (%s)", request.path, exception)
+            response = _json_error(503, "Redis, which queues jobs, is not answering; retry shortly.")
+            response["Retry-After"] = "5"
+            return response
+        return None
+
+
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    import redis
+    from kombu.exceptions import OperationalError
+
+    return (redis.ConnectionError, redis.TimeoutError, OperationalError)
