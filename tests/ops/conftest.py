@@ -20,3 +20,24 @@ def redis_server(tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def use_broker(settings):
+    """``use_broker(url)``: this process's Redis (events) and Celery broker are ``url`` until the test ends."""
+    from config.celery import app
+    from inference import events
+
+    original = app.conf.broker_url
+
+    def point(url: str) -> None:
+        settings.REDIS_URL = settings.CELERY_BROKER_URL = url
+        # The Celery app read its broker when it was configured: point it, and its connection pools, here.
+        app.conf.broker_url = url
+        app._pool = app.amqp._producer_pool = None
+        events._clients.clear()  # clients are made once per URL, with the timeouts of that moment
+
+    yield point
+    app.conf.broker_url = original
+    app._pool = app.amqp._producer_pool = None
+    events._clients.clear()

@@ -17,23 +17,18 @@ EMOTION = {"text": "The service was awful.", "model": "tiny-emotion"}
 
 
 @pytest.fixture
-def frozen_broker(settings, redis_server):
+def frozen_broker(settings, redis_server, use_broker):
     """Redis (events and broker) on a server of the test's own, with 1 s timeouts; frozen by the test."""
+    server = redis_server()
+    use_broker(server.url)
+    settings.REDIS_SOCKET_TIMEOUT_S = settings.REDIS_CONNECT_TIMEOUT_S = TIMEOUT_S
     from config.celery import app
 
-    original = app.conf.broker_url
-    server = redis_server()
-    settings.REDIS_URL = settings.CELERY_BROKER_URL = server.url
-    settings.REDIS_SOCKET_TIMEOUT_S = settings.REDIS_CONNECT_TIMEOUT_S = TIMEOUT_S
-    # The Celery app read its broker options when it was configured: point it at this server.
-    app.conf.broker_url = server.url
-    app.conf.broker_transport_options = {**app.conf.broker_transport_options, "socket_timeout": TIMEOUT_S,
-                                         "socket_connect_timeout": TIMEOUT_S}
-    app._pool = app.amqp._producer_pool = None
+    options = app.conf.broker_transport_options
+    app.conf.broker_transport_options = {**options, "socket_timeout": TIMEOUT_S, "socket_connect_timeout": TIMEOUT_S}
     yield server
     server.thaw()
-    app.conf.broker_url = original
-    app._pool = app.amqp._producer_pool = None
+    app.conf.broker_transport_options = options
 
 
 def bounded(call, *, limit: float):
