@@ -333,3 +333,23 @@ WORKER_POOL = env.str("WORKER_POOL", default="threads")
 # cost would pass GENERATION_BATCH_TOKEN_BUDGET (a batch always takes one job).
 GENERATION_MAX_TOKENS_PER_REQUEST = env.int("GENERATION_MAX_TOKENS_PER_REQUEST", default=16_384)
 GENERATION_BATCH_TOKEN_BUDGET = env.int("GENERATION_BATCH_TOKEN_BUDGET", default=32_768)
+# Operations: Redis clients and the broker (inference/events.py, api/waiting.py, api/health.py,
+# config/celery.py, scripts/run.sh). Every Redis client connects and reads within these bounds, so
+# a frozen or unreachable Redis is an error (503 under /api/), never a hang.
+REDIS_CONNECT_TIMEOUT_S = env.float("REDIS_CONNECT_TIMEOUT_S", default=2.0)
+REDIS_SOCKET_TIMEOUT_S = env.float("REDIS_SOCKET_TIMEOUT_S", default=3.0)
+CACHES["default"]["OPTIONS"] = {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+                                "socket_timeout": REDIS_SOCKET_TIMEOUT_S}
+# The broker and a result backend, if one is set: kombu's BRPOP waits 1 s, well under the socket timeout.
+CELERY_BROKER_TRANSPORT_OPTIONS.update({
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+    "socket_keepalive": True,
+    "health_check_interval": 25,
+})
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT_S
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_CONNECT_TIMEOUT_S
+CELERY_REDIS_SOCKET_TIMEOUT = REDIS_SOCKET_TIMEOUT_S
+# Sending a job's message: one more try after a failure, not three (each may wait a socket timeout).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                                    "interval_max": 0.2}
