@@ -75,24 +75,23 @@ def api_key_touch(*, api_key: UserAPIKey) -> None:
         api_key.last_used_at = now
 
 
-def _login_failure_key(username: str, address: str) -> str:
-    return f"login-failures:{username.lower()}:{address}"
-
-
-def login_failure_record(*, username: str, address: str) -> int:
-    """Count a failed login; returns the failures in the current window."""
-    key = _login_failure_key(username, address)
-    cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW_S)
+def _window_count(key: str, window_s: int) -> int:
+    """Count one more in a fixed window; atomic (Redis INCR), so parallel requests each get their own number."""
+    cache.add(key, 0, timeout=window_s)
     try:
         return cache.incr(key)
     except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_S)
+        cache.add(key, 1, timeout=window_s)
         return 1
 
 
-def login_is_throttled(*, username: str, address: str) -> bool:
-    return (cache.get(_login_failure_key(username, address)) or 0) >= settings.LOGIN_FAILURE_LIMIT
+def password_reset_request_record(*, email: str, address: str) -> bool:
+    """Count a password-reset request; False when the e-mail address or the client address asked too often.
 
-
-def login_failures_clear(*, username: str, address: str) -> None:
-    cache.delete(_login_failure_key(username, address))
+    Counted whether or not an account has that e-mail, so a refusal tells nothing about accounts.
+    """
+    window = settings.PASSWORD_RESET_WINDOW_S
+    per_email = _window_count(f"password-reset:email:{email.strip().lower()}", window)
+    per_address = _window_count(f"password-reset:ip:{address}", window)
+    return (per_email <= settings.PASSWORD_RESET_LIMIT_PER_EMAIL
+            and per_address <= settings.PASSWORD_RESET_LIMIT_PER_ADDRESS)

@@ -25,29 +25,23 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/signup.html", {"form": form})
 
 
-class ThrottledLoginView(auth_views.LoginView):
-    """Django's login, refusing for a while after repeated failures for a name and address."""
+class LoginView(auth_views.LoginView):
+    """Django's login; django-axes refuses it after repeated failures (dashboard/login_throttle.py)."""
 
     template_name = "dashboard/login.html"
     redirect_authenticated_user = True
 
-    def _identity(self) -> dict[str, str]:
-        return {"username": self.request.POST.get("username", ""),
-                "address": self.request.META.get("REMOTE_ADDR", "")}
 
-    def post(self, request, *args, **kwargs):
-        if services.login_is_throttled(**self._identity()):
-            form = self.get_form()
-            form.errors.clear()
-            return render(request, self.template_name, {"form": form, "throttled": True}, status=429)
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):
-        services.login_failure_record(**self._identity())
-        return super().form_invalid(form)
+class ThrottledPasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset, sending at most a few e-mails per address asked for and per client address."""
 
     def form_valid(self, form):
-        services.login_failures_clear(**self._identity())
+        if not services.password_reset_request_record(email=form.cleaned_data["email"],
+                                                      address=self.request.META.get("REMOTE_ADDR", "")):
+            return render(self.request, "dashboard/message_page.html", {
+                "title": "Too many reset requests",
+                "message": "Too many password reset e-mails were asked for. Wait an hour, then try again.",
+            }, status=429)
         return super().form_valid(form)
 
 
