@@ -36,12 +36,27 @@ def api_key_create(*, user: AbstractBaseUser, name: str, expiry_date: datetime |
     return IssuedKey(api_key=api_key, plaintext=plaintext)
 
 
+class KeyNotChanged(Exception):
+    """A rotate or revoke that was not done, with the reason a user can read."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@transaction.atomic
 def api_key_revoke(*, api_key: UserAPIKey) -> UserAPIKey:
-    """Stop a key from working, now. Revocation is final."""
-    api_key.revoked = True
-    api_key.revoked_at = timezone.now()
-    api_key.save(update_fields=["revoked", "revoked_at"])
-    return api_key
+    """Stop a key from working, now. Revocation is final; revoking a revoked key changes nothing.
+
+    Raises ``KeyNotChanged`` when the key was already revoked.
+    """
+    key = UserAPIKey.objects.select_for_update().get(pk=api_key.pk)
+    if key.revoked:
+        raise KeyNotChanged(f"The key '{key.name}' ({key.prefix}…) was already revoked.")
+    key.revoked = True
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked", "revoked_at"])
+    return key
 
 
 @transaction.atomic
@@ -50,10 +65,23 @@ def api_key_rotate(*, api_key: UserAPIKey, grace_hours: int = 0) -> IssuedKey:
 
     With ``grace_hours`` = 0 the old key stops working at once (revoked);
     otherwise it keeps working until the grace period ends, then expires.
+    A key is replaced once: rotating a key that was already rotated (from a
+    stale page, or a second click), revoked or expired raises
+    ``KeyNotChanged`` naming what to do instead. The checks run on the locked
+    row, so two rotations at once issue one successor.
     """
     old = UserAPIKey.objects.select_for_update().get(pk=api_key.pk)
+    successor = UserAPIKey.objects.filter(rotated_from=old).first()
+    if successor is not None:
+        raise KeyNotChanged(
+            f"The key '{old.name}' ({old.prefix}…) was already rotated: its successor is {successor.prefix}…. "
+            f"Rotate {successor.prefix}… instead, or revoke {old.prefix}… to stop it now.")
+    if old.revoked:
+        raise KeyNotChanged(f"The key '{old.name}' ({old.prefix}…) is revoked and cannot be rotated; "
+                            "create a new key instead.")
     if not old.is_usable:
-        raise ValueError("only an active key can be rotated")
+        raise KeyNotChanged(f"The key '{old.name}' ({old.prefix}…) has expired and cannot be rotated; "
+                            "create a new key instead.")
     issued = api_key_create(user=old.user, name=old.name, expiry_date=old.expiry_date)
     issued.api_key.rotated_from = old
     issued.api_key.save(update_fields=["rotated_from"])
@@ -63,7 +91,9 @@ def api_key_rotate(*, api_key: UserAPIKey, grace_hours: int = 0) -> IssuedKey:
             old.expiry_date = grace_end
             old.save(update_fields=["expiry_date"])
     else:
-        api_key_revoke(api_key=old)
+        old.revoked = True
+        old.revoked_at = timezone.now()
+        old.save(update_fields=["revoked", "revoked_at"])
     return issued
 
 
