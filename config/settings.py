@@ -178,6 +178,7 @@ AXES_HANDLER = "dashboard.login_throttle.AtomicDatabaseHandler"
 AXES_LOCKOUT_TEMPLATE = "dashboard/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "dashboard.login_throttle.client_address"  # X-Forwarded-For behind BEHIND_TLS_PROXY
 # Password-reset e-mails: at most this many requests per e-mail address and per client address in
 # PASSWORD_RESET_WINDOW_S (Redis counters); more are answered 429 and send nothing.
 PASSWORD_RESET_LIMIT_PER_EMAIL = env.int("PASSWORD_RESET_LIMIT_PER_EMAIL", default=3)
@@ -203,9 +204,10 @@ CONTENT_SECURITY_POLICY = {
 # Innermost: the CSP header; axes' lockout page (its middleware last, as axes asks), the login slots around it.
 MIDDLEWARE += ["config.middleware.AsyncCSPMiddleware", "dashboard.login_throttle.LoginSlotsMiddleware",
                "axes.middleware.AxesMiddleware"]
-# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients), set
-# BEHIND_TLS_PROXY=1 so Django sees HTTPS requests as secure. Off, the header is ignored: a client
-# could otherwise claim HTTPS on a plain-HTTP site.
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients) and appends the
+# client's address to X-Forwarded-For, set BEHIND_TLS_PROXY=1: Django then sees HTTPS requests as secure,
+# and login and reset throttling key on the address the proxy appended. Off, both headers are ignored:
+# a client could otherwise claim HTTPS on a plain-HTTP site, or any address.
 BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
 if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

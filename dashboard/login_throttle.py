@@ -30,9 +30,21 @@ from django.http import HttpRequest
 _SLOT_TTL_S = 60
 
 
+def client_address(request: HttpRequest) -> str:
+    """The client's address: ``REMOTE_ADDR``, or behind the TLS proxy the address it appended to X-Forwarded-For.
+
+    Only the last entry is the proxy's; earlier ones come from the client and may be forged. Without this,
+    behind a proxy every client has the proxy's address and one address's lockout locks everyone out.
+    """
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if settings.BEHIND_TLS_PROXY and forwarded.strip():
+        return forwarded.split(",")[-1].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
 def _slot_keys(request: HttpRequest, credentials: dict | None) -> list[str]:
     username = (get_client_username(request, credentials) or "").lower()
-    address = getattr(request, "axes_ip_address", None) or request.META.get("REMOTE_ADDR", "")
+    address = getattr(request, "axes_ip_address", None) or client_address(request)
     return [f"login-in-flight:username:{username}", f"login-in-flight:ip:{address}"]
 
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from .. import selectors, services
 from ..forms import ApiKeyCreateForm, ApiKeyRotateForm, SignupForm
+from ..login_throttle import client_address
 from ..models import UserAPIKey
 
 
@@ -38,7 +39,7 @@ class ThrottledPasswordResetView(auth_views.PasswordResetView):
 
     def form_valid(self, form):
         if not services.password_reset_request_record(email=form.cleaned_data["email"],
-                                                      address=self.request.META.get("REMOTE_ADDR", "")):
+                                                      address=client_address(self.request)):
             return render(self.request, "dashboard/message_page.html", {
                 "title": "Too many reset requests",
                 "message": "Too many password reset e-mails were asked for. Wait an hour, then try again.",

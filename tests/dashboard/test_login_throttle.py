@@ -74,6 +74,31 @@ def test_25_failures_from_one_address_lock_that_address_for_every_account(client
 
 
 @pytest.mark.django_db
+def test_behind_the_tls_proxy_each_client_address_is_locked_alone(client, staff, settings):
+    settings.BEHIND_TLS_PROXY = True
+    proxy = "10.0.0.1"  # every request comes from the proxy; it appends the client's address
+    for attempt in range(25):
+        client.post("/login/", {"username": f"guess-{attempt}", "password": "wrong"}, REMOTE_ADDR=proxy,
+                    HTTP_X_FORWARDED_FOR=f"forged-{attempt}, 203.0.113.5")
+    response = client.post("/login/", {"username": "ops", "password": PASSWORD}, REMOTE_ADDR=proxy,
+                           HTTP_X_FORWARDED_FOR="203.0.113.5")
+    assert response.status_code == 429
+    response = client.post("/login/", {"username": "ops", "password": PASSWORD}, REMOTE_ADDR=proxy,
+                           HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert _logged_in(response)
+
+
+@pytest.mark.django_db
+def test_without_the_proxy_setting_a_forged_forwarded_for_changes_nothing(client, staff):
+    for attempt in range(25):
+        client.post("/login/", {"username": f"guess-{attempt}", "password": "wrong"}, REMOTE_ADDR="10.0.0.3",
+                    HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt}")
+    response = client.post("/login/", {"username": "ops", "password": PASSWORD}, REMOTE_ADDR="10.0.0.3",
+                           HTTP_X_FORWARDED_FOR="192.0.2.200")
+    assert response.status_code == 429
+
+
+@pytest.mark.django_db
 def test_a_successful_login_starts_the_count_again(client, staff):
     for _ in range(24):
         assert _post(client, "/login/", "ops", "wrong").status_code == 200
@@ -120,3 +145,38 @@ def test_parallel_guesses_get_no_more_password_checks_than_the_limit(live_server
         response = session.post("/login/", data={"username": "target", "password": PASSWORD,
                                                  "csrfmiddlewaretoken": token})
     assert response.status_code == 429
+
+
+@pytest.fixture
+def live_asgi(django_db_setup, django_db_blocker):
+    from tests.api.conftest import LiveServer
+
+    server = LiveServer(extra_env={"LOGIN_FAILURE_LIMIT": "3"}, name="uvicorn-login-throttle")
+    yield server
+    server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lockout_over_the_live_asgi_server(live_asgi, user):
+    """As production serves it (uvicorn, axes' async middleware path), with LOGIN_FAILURE_LIMIT=3."""
+    import re
+
+    import requests
+
+    def attempt(session: requests.Session, page: str, password: str) -> requests.Response:
+        form = session.get(f"{live_asgi.url}{page}", timeout=10).text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+        return session.post(f"{live_asgi.url}{page}", data={"username": "alice", "password": password,
+                                                            "csrfmiddlewaretoken": token},
+                            headers={"Referer": f"{live_asgi.url}{page}"}, allow_redirects=False, timeout=30)
+
+    browser = requests.Session()
+    assert attempt(browser, "/login/", "wrong-1").status_code == 200
+    assert attempt(browser, "/login/", "wrong-2").status_code == 200
+    locked = attempt(browser, "/login/", "wrong-3")
+    assert locked.status_code == 429 and "After 3 failed attempts" in locked.text
+    assert "script-src 'self'" in locked.headers["Content-Security-Policy"]
+    for page in PAGES:
+        response = attempt(requests.Session(), page, "s3cret-pass-word")  # the right one
+        assert response.status_code == 429, page
+        assert "Too many failed logins" in response.text
