@@ -73,6 +73,12 @@ def test_an_api_request_while_redis_is_frozen_answers_503_then_works_after_sigco
     assert response.json()["error"]["code"] == "service_unavailable"
     assert response["Retry-After"]
     assert outcome["elapsed"] < 15, outcome["elapsed"]
+    # A request answered 503 leaves no job that would run later (and run twice if the user retries).
+    from inference.models import ACTIVE_STATUSES, InferenceJob
+
+    assert not InferenceJob.objects.filter(status__in=ACTIVE_STATUSES).exists()
+    for job in InferenceJob.objects.all():
+        assert job.status == "failed" and "could not be queued" in job.error
 
     frozen_broker.thaw()
     response = api_client.post("/api/emotion", EMOTION, format="json", HTTP_PREFER="respond-async")
