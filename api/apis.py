@@ -120,14 +120,20 @@ class HealthApi(APIView):
     @extend_schema(summary="Is the service ready", auth=[], responses={
         (200, "application/json"): inline_serializer("Health", {
             "status": serializers.ChoiceField(choices=["ok", "failing"]),
-            "checks": serializers.DictField(child=serializers.CharField())}),
+            "checks": serializers.DictField(child=serializers.CharField()),
+            "broker_persistence": serializers.ChoiceField(
+                choices=["aof", "rdb", "none", "unknown"], required=False,
+                help_text="How the broker Redis keeps queued jobs: none means a restart loses them (a warning)."),
+            "warnings": serializers.ListField(child=serializers.CharField())}),
         (503, "application/json"): inline_serializer("HealthFailing", {
             "status": serializers.ChoiceField(choices=["ok", "failing"]),
-            "checks": serializers.DictField(child=serializers.CharField())}),
+            "checks": serializers.DictField(child=serializers.CharField()),
+            "warnings": serializers.ListField(child=serializers.CharField())}),
     })
     def get(self, request: Request) -> Response:
-        healthy, checks = health_report()
-        return Response({"status": "ok" if healthy else "failing", "checks": checks}, status=200 if healthy else 503)
+        healthy, checks, extra = health_report()
+        return Response({"status": "ok" if healthy else "failing", "checks": checks, **extra},
+                        status=200 if healthy else 503)
 
 
 class TaskListApi(ApiView):

@@ -1,16 +1,21 @@
 """Readiness for a load balancer or an orchestrator: do the database and Redis answer?
 
 ``GET /api/health`` needs no key. It answers 200 when every check passes and
-503 naming what failed, each check bounded by a short timeout.
+503 naming what failed, each check bounded by a short timeout. It also says
+how the broker Redis keeps queued jobs (``broker_persistence``): a broker that
+keeps nothing on disk still works, so it is a warning with a 200, not a 503.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import connection
+
+from inference.events import broker_persistence, client_options
 
 logger = logging.getLogger(__name__)
 
@@ -24,15 +29,15 @@ def _database() -> None:
 
 
 def _redis(url: str) -> None:
-    client = redis.Redis.from_url(url, socket_connect_timeout=CHECK_TIMEOUT_S, socket_timeout=CHECK_TIMEOUT_S)
+    client = redis.Redis.from_url(url, **client_options(timeout=CHECK_TIMEOUT_S))
     try:
         client.ping()
     finally:
         client.close()
 
 
-def health_report() -> tuple[bool, dict[str, str]]:
-    """(all passed, {check: "ok" or what went wrong}) for the database, Redis and the Celery broker."""
+def health_report() -> tuple[bool, dict[str, str], dict[str, Any]]:
+    """(all passed, {check: "ok" or what went wrong}, {"broker_persistence": mode, "warnings": [...]})."""
     checks = {"database": _database, "redis": lambda: _redis(settings.REDIS_URL)}
     broker = settings.CELERY_BROKER_URL
     if broker != settings.REDIS_URL and broker.startswith(("redis://", "rediss://")):
@@ -45,4 +50,11 @@ def health_report() -> tuple[bool, dict[str, str]]:
         except Exception as exc:  # any failure is the check's answer, not a 500
             logger.warning("health check %s failed: %s", name, exc)
             report[name] = f"failing: {type(exc).__name__}"
-    return all(value == "ok" for value in report.values()), report
+    healthy = all(value == "ok" for value in report.values())
+    extra: dict[str, Any] = {"warnings": []}
+    if report.get("broker", report["redis"]) == "ok":
+        mode, message = broker_persistence(broker, timeout=CHECK_TIMEOUT_S)
+        extra["broker_persistence"] = mode
+        if mode in ("none", "unknown"):
+            extra["warnings"].append(message)
+    return healthy, report, extra

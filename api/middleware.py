@@ -16,7 +16,7 @@ _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 _STATUS_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                 413: "payload_too_large", 500: "server_error"}
+                 413: "payload_too_large", 500: "server_error", 503: "service_unavailable"}
 
 
 # The ASGI scope key under which ``config.asgi_limits`` notes a body it refused before reading it.
@@ -119,6 +119,15 @@ class RequestIdMiddleware:
         finally:
             _request_id.reset(token)
 
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """Redis (the events or the broker) down or frozen: 503 JSON with Retry-After under /api/, not a 500."""
+        if request.path.startswith("/api/") and isinstance(exception, _unavailable_errors()):
+            logger.warning("503 for %s: Redis is not answering (%s)", request.path, exception)
+            response = _json_error(503, "Redis, which queues jobs, is not answering; retry shortly.")
+            response["Retry-After"] = "5"
+            return response
+        return None
+
 
 class BodyRefusedMiddleware:
     """Answers a request whose body the ASGI handler refused unread (``config/asgi_limits.py``).
@@ -142,3 +151,10 @@ class BodyRefusedMiddleware:
 
     async def __acall__(self, request: HttpRequest):
         return _body_refused(request) or await self.get_response(request)
+
+
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    import redis
+    from kombu.exceptions import OperationalError
+
+    return (redis.ConnectionError, redis.TimeoutError, OperationalError)

@@ -1,7 +1,9 @@
 """The public REST API, under /api/ (one base URL, as Backprop's)."""
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from inference.registry import public_kinds
 
@@ -10,6 +12,10 @@ from .task_views import task_endpoint
 from .views import api_not_found
 
 app_name = "api"
+
+# Swagger UI and ReDoc style their pages with inline styles; their scripts stay our own static files
+# (the split view serves Swagger UI's start script from ?script, not inline), as on every page.
+_docs_policy = csp_update({"style-src": [UNSAFE_INLINE]})
 
 urlpatterns = [
     path("health", apis.HealthApi.as_view(), name="health"),
@@ -22,8 +28,9 @@ urlpatterns = [
     path("models", apis.ModelListApi.as_view(), name="model-list"),
     path("models/<str:model_id>", apis.ModelDetailApi.as_view(), name="model-detail"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc", SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html"), name="redoc"),
+    path("docs", _docs_policy(SpectacularSwaggerSplitView.as_view(url_name="api:schema")), name="docs"),
+    path("redoc", _docs_policy(SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html")),
+         name="redoc"),
 ]
 # One endpoint per task kind, generated from the registry.
 urlpatterns += [

@@ -100,7 +100,10 @@ class Listener:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.client = aioredis.Redis.from_url(settings.REDIS_URL, max_connections=1024)
+        # Bounded connects and reads: a frozen Redis fails the request (503), it does not hang it. The
+        # reader's get_message waits with its own timeout, so an idle channel is not an error.
+        self.client = aioredis.Redis.from_url(settings.REDIS_URL, max_connections=1024,
+                                              **events.client_options(asyncio=True))
         self.pubsub = self.client.pubsub()
         self.inboxes: dict[str, set[Inbox]] = {}
         self.confirmations: dict[str, list[asyncio.Future]] = {}
@@ -120,8 +123,11 @@ class Listener:
             self.confirmations.setdefault(channel, []).append(confirmed)
             try:
                 await self.pubsub.subscribe(channel)
-            except Exception:
+            except Exception:  # Redis down or frozen: the request answers 503 (api/middleware.py)
                 waiting.discard(inbox)
+                if not waiting:
+                    del self.inboxes[channel]
+                self.confirmations.pop(channel, None)
                 raise
             self._start_reader()
         try:

@@ -20,6 +20,7 @@ them by name.
 from __future__ import annotations
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
@@ -98,3 +99,7 @@ class AsyncMessageMiddleware(_HooksOnTheLoop, MessageMiddleware):
     def response_needs_thread(self, request, response) -> bool:
         storage = getattr(request, "_messages", None)
         return storage is not None and (storage.used or storage.added_new)
+
+
+class AsyncCSPMiddleware(_HooksOnTheLoop, CSPMiddleware):
+    """django-csp's ``CSPMiddleware`` (the Content-Security-Policy header); its hooks do no I/O."""

@@ -128,9 +128,6 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "dashboard:login"
-# Failed logins per (username, address) before the login form refuses for a while.
-LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-LOGIN_FAILURE_WINDOW_S = env.int("LOGIN_FAILURE_WINDOW_S", default=900)
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="forwardpass@localhost")
@@ -160,13 +157,64 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if not SECURE_SSL_REDIRECT:
     # The embedded default serves plain HTTP on 127.0.0.1; behind a TLS proxy set
     # SECURE_SSL_REDIRECT=1. Silenced so `check --deploy` stays quiet either way.
     SILENCED_SYSTEM_CHECKS = ["security.W008"]
+
+# Web security (dashboard: logins, password resets, headers) ----------------------------------------------
+# Logins: django-axes on every login page (the site's and /admin/login/), failures kept in the database.
+# LOGIN_FAILURE_LIMIT failures in a row for one account, or from one address, refuse that account or
+# address (429 page) for LOGIN_LOCKOUT_S; a successful login clears the count. Attempts in flight count
+# too (dashboard/login_throttle.py), so parallel guesses cannot pass the limit.
+INSTALLED_APPS += ["axes", "csp"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=25)
+LOGIN_LOCKOUT_S = env.int("LOGIN_LOCKOUT_S", default=900)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_S)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each alone locks
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "dashboard.login_throttle.AtomicDatabaseHandler"
+AXES_LOCKOUT_TEMPLATE = "dashboard/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "dashboard.login_throttle.client_address"  # X-Forwarded-For behind BEHIND_TLS_PROXY
+# Password-reset e-mails: at most this many requests per e-mail address and per client address in
+# PASSWORD_RESET_WINDOW_S (Redis counters); more are answered 429 and send nothing.
+PASSWORD_RESET_LIMIT_PER_EMAIL = env.int("PASSWORD_RESET_LIMIT_PER_EMAIL", default=3)
+PASSWORD_RESET_LIMIT_PER_ADDRESS = env.int("PASSWORD_RESET_LIMIT_PER_ADDRESS", default=10)
+PASSWORD_RESET_WINDOW_S = env.int("PASSWORD_RESET_WINDOW_S", default=3600)
+# Content-Security-Policy (django-csp) on every page: scripts and styles from our own static files only,
+# no inline script. The API docs pages (Swagger UI, ReDoc) add inline styles (api/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Innermost: the CSP header; axes' lockout page (its middleware last, as axes asks), the login slots around it.
+MIDDLEWARE += ["config.middleware.AsyncCSPMiddleware", "dashboard.login_throttle.LoginSlotsMiddleware",
+               "axes.middleware.AxesMiddleware"]
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients) and appends the
+# client's address to X-Forwarded-For, set BEHIND_TLS_PROXY=1: Django then sees HTTPS requests as secure,
+# and login and reset throttling key on the address the proxy appended. Off, both headers are ignored:
+# a client could otherwise claim HTTPS on a plain-HTTP site, or any address.
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# ---------------------------------------------------------------------------------------- end web security
 
 # REST framework: x-api-key authentication, one JSON error shape.
 REST_FRAMEWORK = {
@@ -335,6 +383,26 @@ WORKER_POOL = env.str("WORKER_POOL", default="threads")
 # cost would pass GENERATION_BATCH_TOKEN_BUDGET (a batch always takes one job).
 GENERATION_MAX_TOKENS_PER_REQUEST = env.int("GENERATION_MAX_TOKENS_PER_REQUEST", default=16_384)
 GENERATION_BATCH_TOKEN_BUDGET = env.int("GENERATION_BATCH_TOKEN_BUDGET", default=32_768)
+# Operations: Redis clients and the broker (inference/events.py, api/waiting.py, api/health.py,
+# config/celery.py, scripts/run.sh). Every Redis client connects and reads within these bounds, so
+# a frozen or unreachable Redis is an error (503 under /api/), never a hang.
+REDIS_CONNECT_TIMEOUT_S = env.float("REDIS_CONNECT_TIMEOUT_S", default=2.0)
+REDIS_SOCKET_TIMEOUT_S = env.float("REDIS_SOCKET_TIMEOUT_S", default=3.0)
+CACHES["default"]["OPTIONS"] = {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+                                "socket_timeout": REDIS_SOCKET_TIMEOUT_S}
+# The broker and a result backend, if one is set: kombu's BRPOP waits 1 s, well under the socket timeout.
+CELERY_BROKER_TRANSPORT_OPTIONS.update({
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+    "socket_keepalive": True,
+    "health_check_interval": 25,
+})
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT_S
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_CONNECT_TIMEOUT_S
+CELERY_REDIS_SOCKET_TIMEOUT = REDIS_SOCKET_TIMEOUT_S
+# Sending a job's message: one more try after a failure, not three (each may wait a socket timeout).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                                    "interval_max": 0.2}
 
 # Metrics (config/metrics.py, inference/metrics.py): GET /metrics in Prometheus's text format. With
 # METRICS_TOKEN set it asks for "Authorization: Bearer <token>"; unset, it answers only requests from a

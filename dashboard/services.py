@@ -36,12 +36,27 @@ def api_key_create(*, user: AbstractBaseUser, name: str, expiry_date: datetime |
     return IssuedKey(api_key=api_key, plaintext=plaintext)
 
 
+class KeyNotChanged(Exception):
+    """A rotate or revoke that was not done, with the reason a user can read."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@transaction.atomic
 def api_key_revoke(*, api_key: UserAPIKey) -> UserAPIKey:
-    """Stop a key from working, now. Revocation is final."""
-    api_key.revoked = True
-    api_key.revoked_at = timezone.now()
-    api_key.save(update_fields=["revoked", "revoked_at"])
-    return api_key
+    """Stop a key from working, now. Revocation is final; revoking a revoked key changes nothing.
+
+    Raises ``KeyNotChanged`` when the key was already revoked.
+    """
+    key = UserAPIKey.objects.select_for_update().get(pk=api_key.pk)
+    if key.revoked:
+        raise KeyNotChanged(f"The key '{key.name}' ({key.prefix}…) was already revoked.")
+    key.revoked = True
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked", "revoked_at"])
+    return key
 
 
 @transaction.atomic
@@ -50,10 +65,23 @@ def api_key_rotate(*, api_key: UserAPIKey, grace_hours: int = 0) -> IssuedKey:
 
     With ``grace_hours`` = 0 the old key stops working at once (revoked);
     otherwise it keeps working until the grace period ends, then expires.
+    A key is replaced once: rotating a key that was already rotated (from a
+    stale page, or a second click), revoked or expired raises
+    ``KeyNotChanged`` naming what to do instead. The checks run on the locked
+    row, so two rotations at once issue one successor.
     """
     old = UserAPIKey.objects.select_for_update().get(pk=api_key.pk)
+    successor = UserAPIKey.objects.filter(rotated_from=old).first()
+    if successor is not None:
+        raise KeyNotChanged(
+            f"The key '{old.name}' ({old.prefix}…) was already rotated: its successor is {successor.prefix}…. "
+            f"Rotate {successor.prefix}… instead, or revoke {old.prefix}… to stop it now.")
+    if old.revoked:
+        raise KeyNotChanged(f"The key '{old.name}' ({old.prefix}…) is revoked and cannot be rotated; "
+                            "create a new key instead.")
     if not old.is_usable:
-        raise ValueError("only an active key can be rotated")
+        raise KeyNotChanged(f"The key '{old.name}' ({old.prefix}…) has expired and cannot be rotated; "
+                            "create a new key instead.")
     issued = api_key_create(user=old.user, name=old.name, expiry_date=old.expiry_date)
     issued.api_key.rotated_from = old
     issued.api_key.save(update_fields=["rotated_from"])
@@ -63,7 +91,9 @@ def api_key_rotate(*, api_key: UserAPIKey, grace_hours: int = 0) -> IssuedKey:
             old.expiry_date = grace_end
             old.save(update_fields=["expiry_date"])
     else:
-        api_key_revoke(api_key=old)
+        old.revoked = True
+        old.revoked_at = timezone.now()
+        old.save(update_fields=["revoked", "revoked_at"])
     return issued
 
 
@@ -75,24 +105,23 @@ def api_key_touch(*, api_key: UserAPIKey) -> None:
         api_key.last_used_at = now
 
 
-def _login_failure_key(username: str, address: str) -> str:
-    return f"login-failures:{username.lower()}:{address}"
-
-
-def login_failure_record(*, username: str, address: str) -> int:
-    """Count a failed login; returns the failures in the current window."""
-    key = _login_failure_key(username, address)
-    cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW_S)
+def _window_count(key: str, window_s: int) -> int:
+    """Count one more in a fixed window; atomic (Redis INCR), so parallel requests each get their own number."""
+    cache.add(key, 0, timeout=window_s)
     try:
         return cache.incr(key)
     except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_S)
+        cache.add(key, 1, timeout=window_s)
         return 1
 
 
-def login_is_throttled(*, username: str, address: str) -> bool:
-    return (cache.get(_login_failure_key(username, address)) or 0) >= settings.LOGIN_FAILURE_LIMIT
+def password_reset_request_record(*, email: str, address: str) -> bool:
+    """Count a password-reset request; False when the e-mail address or the client address asked too often.
 
-
-def login_failures_clear(*, username: str, address: str) -> None:
-    cache.delete(_login_failure_key(username, address))
+    Counted whether or not an account has that e-mail, so a refusal tells nothing about accounts.
+    """
+    window = settings.PASSWORD_RESET_WINDOW_S
+    per_email = _window_count(f"password-reset:email:{email.strip().lower()}", window)
+    per_address = _window_count(f"password-reset:ip:{address}", window)
+    return (per_email <= settings.PASSWORD_RESET_LIMIT_PER_EMAIL
+            and per_address <= settings.PASSWORD_RESET_LIMIT_PER_ADDRESS)

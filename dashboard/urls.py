@@ -11,7 +11,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("welcome/", views.welcome, name="welcome"),
     path("signup/", views.signup, name="signup"),
-    path("login/", views.ThrottledLoginView.as_view(), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/change/", auth_views.PasswordChangeView.as_view(
         template_name="dashboard/form_page.html", extra_context={"title": "Change password"},
@@ -20,7 +20,7 @@ urlpatterns = [
         template_name="dashboard/message_page.html",
         extra_context={"title": "Password changed", "message": "Your password was changed."}),
         name="password_change_done"),
-    path("password/reset/", auth_views.PasswordResetView.as_view(
+    path("password/reset/", views.ThrottledPasswordResetView.as_view(
         template_name="dashboard/form_page.html", extra_context={"title": "Reset password"},
         email_template_name="dashboard/password_reset_email.txt",
         success_url=reverse_lazy("dashboard:password_reset_done")), name="password_reset"),

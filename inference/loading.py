@@ -35,6 +35,18 @@ def device_and_dtype():
     return device, (torch.float16 if device.type == "cuda" else torch.float32)
 
 
+# transformers' from_pretrained is not thread-safe: while it builds a model it patches torch for the
+# whole process (weights made empty, on the "meta" device), so a second thread loading at the same
+# moment got meta tensors ("Cannot copy out of meta tensor"). One model loads at a time per process.
+_load_lock = threading.Lock()
+
+
+def backend_load(family: str, target: LoadTarget) -> Backend:
+    """Load a model of ``family`` (a worker's cache, or an upload's build), one load at a time per process."""
+    with _load_lock:
+        return backend_class(family).load(target)
+
+
 class ModelCache:
     """Loaded backends by (model key, revision), evicting the least recently used.
 
@@ -78,7 +90,7 @@ class ModelCache:
         target = LoadTarget(model_id=spec.id, path=Path(path), device=device, dtype=dtype,
                             options=dict(spec.options), cache_dir=model_cache_dir(path))
         started = time.perf_counter()
-        backend = backend_class(spec.family).load(target)
+        backend = backend_load(spec.family, target)
         metrics.model_loaded(model_key=spec.key, seconds=time.perf_counter() - started)
         logger.info("loaded model %s (%s) on %s in %.1f s", spec.id, spec.family, device, time.perf_counter() - started)
         return backend

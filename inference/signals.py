@@ -1,8 +1,14 @@
-"""Worker start-up: preload chosen models in each worker process, after the fork."""
+"""Worker start-up, after the fork and before any pool thread runs a job or a build.
+
+Each worker process imports what its threads need once (``runtime_import``),
+reports a broker that keeps nothing on disk, then preloads chosen models.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import time
 
 from celery.signals import (
     worker_process_init,
@@ -15,12 +21,53 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+# Imported lazily by the backends when a model loads (the web process never needs them).
+_LOAD_TIME_MODULES = ("efficientnet_lite_pytorch", "gguf", "tokenizers.pre_tokenizers", "PIL.Image")
+
+
+def runtime_import() -> None:
+    """Import torch, transformers, every model family and the build path, once, in this process.
+
+    The web process never imports them, so they are imported lazily. Two pool
+    threads importing transformers' lazy names at the same moment could see a
+    half-imported module ("cannot import name 'AutoConfig' from
+    'transformers'"): a worker imports them here, before any thread runs.
+    """
+    started = time.perf_counter()
+    import torch
+
+    if settings.TORCH_THREADS:
+        torch.set_num_threads(settings.TORCH_THREADS)
+    import transformers
+
+    from . import tokens, upload_validation  # noqa: F401 - the build and token-counting paths
+    from .registry import FAMILIES, backend_class
+
+    for family in FAMILIES:
+        backend_class(family)
+    for name in _LOAD_TIME_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional family's package; its models fail to load with a reason
+            logger.warning("cannot import %s", name)
+    # The names the build and loading paths take from transformers' lazy top-level module.
+    for name in ("AutoConfig", "AutoTokenizer", "AutoModel", "AutoModelForCausalLM",
+                 "AutoModelForSequenceClassification", "AutoModelForSeq2SeqLM", "GenerationConfig"):
+        getattr(transformers, name)
+    logger.info("imported torch, transformers and %d model families in %.1f s", len(FAMILIES),
+                time.perf_counter() - started)
+
+
+def broker_persistence_warn() -> None:
+    """Log a warning when the broker Redis keeps nothing on disk (queued jobs lost on a restart)."""
+    from .events import broker_persistence
+
+    mode, message = broker_persistence(settings.CELERY_BROKER_URL)
+    if mode == "none":
+        logger.warning("%s", message)
+
 
 def _preload() -> None:
-    if settings.TORCH_THREADS:
-        import torch
-
-        torch.set_num_threads(settings.TORCH_THREADS)
     from .catalog import catalog_get
     from .loading import backend_get
 
@@ -37,19 +84,23 @@ def preload_in_child(**_: object) -> None:
     from .batching import gather_window_set
 
     gather_window_set(False)  # a prefork child runs one job at a time: nothing to gather
+    runtime_import()
     _preload()
 
 
 @worker_ready.connect
 def preload_in_solo_or_threads(sender=None, **_: object) -> None:
-    # prefork children preload in worker_process_init; the solo and threads
-    # pools run jobs in this process. ``sender`` is the worker's consumer.
+    # prefork children import and preload in worker_process_init; the solo and
+    # threads pools run jobs in this process. ``sender`` is the worker's
+    # consumer; its event loop takes no message before this returns.
+    broker_persistence_warn()
     pool = type(getattr(sender, "pool", None)).__module__
     if "prefork" in pool:
         return
     from .batching import gather_window_set
 
     gather_window_set("thread" in pool)  # solo runs one job at a time: nothing to gather
+    runtime_import()
     _preload()
 
 

@@ -270,14 +270,14 @@ def run_example(*, model_id: str, path: Path, family: str, kind_name: str, optio
                 cache_dir: Path) -> None:
     """Load the model as a worker would and run the kind's example input through it."""
     from .backends.base import LoadTarget
-    from .loading import device_and_dtype
-    from .registry import backend_class, kind_get
+    from .loading import backend_load, device_and_dtype
+    from .registry import kind_get
 
     kind = kind_get(kind_name)
     device, dtype = device_and_dtype()
     try:
-        backend = backend_class(family).load(LoadTarget(model_id=model_id, path=path, device=device, dtype=dtype,
-                                                        options=options, cache_dir=cache_dir))
+        backend = backend_load(family, LoadTarget(model_id=model_id, path=path, device=device, dtype=dtype,
+                                                  options=options, cache_dir=cache_dir))
     except Exception as exc:  # noqa: BLE001
         raise UploadInvalid(f"The model could not be loaded: {exc}") from exc
     if kind.operation not in backend.operations:

@@ -1,7 +1,8 @@
 """Dashboard pages, one module per area: accounts and keys, usage, own models."""
 
 from .accounts import (  # noqa: F401
-    ThrottledLoginView,
+    LoginView,
+    ThrottledPasswordResetView,
     home,
     key_revoke,
     key_rotate,

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from ..catalog import ModelSpec
 from ..kinds.base import InputError, TaskKind
-from ..models import InferenceJob
+from ..models import InferenceJob, JobStatus
 from ..registry import kind_get
 from ..selectors import jobs_in_flight, model_resolve, model_resolve_key
 
@@ -71,21 +71,50 @@ def job_submit(*, user: AbstractBaseUser, api_key: Any | None, kind_name: str, m
     """
     kind, spec, cleaned = job_prepare(user=user, kind_name=kind_name, model_id=model_id, data=data,
                                       allow_internal=allow_internal)
-    with transaction.atomic():
-        if max_in_flight is not None:
-            if connection.features.has_select_for_update:  # SQLite: BEGIN IMMEDIATE serializes writers already
-                get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-            in_flight = jobs_in_flight(user=user)
-            if in_flight >= max_in_flight:
-                raise JobRejected(429, "too_many_jobs", f"You have {in_flight} jobs queued or running, the most "
-                                  f"allowed at once is {max_in_flight}; wait for some to finish.",
-                                  headers={"Retry-After": "1"})
-        given_id = {"id": job_id} if job_id is not None else {}
-        job = InferenceJob.objects.create(**given_id, owner=user, api_key=api_key, task_kind=kind.name,
-                                          model_id=spec.id, model_key=spec.key, input=cleaned,
-                                          enqueued_at=timezone.now())
-        job_enqueue(job=job, spec=spec, stamped=True)
+    job: InferenceJob | None = None
+    try:
+        with transaction.atomic():
+            job = _job_record(user=user, api_key=api_key, kind=kind, spec=spec, cleaned=cleaned,
+                              max_in_flight=max_in_flight, job_id=job_id)
+    except BROKER_ERRORS:
+        # The row is committed but its message was not sent: the job ends now, failed with a reason,
+        # so it never runs later (the sweeper would re-send it) behind the 503 its request gets.
+        if job is not None:
+            now = timezone.now()
+            InferenceJob.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
+                status=JobStatus.FAILED, finished_at=now, released_at=now,
+                error="The job could not be queued (the broker did not answer); it will not run.")
+        raise
     return job
+
+
+def _job_record(*, user: AbstractBaseUser, api_key: Any | None, kind: TaskKind, spec: ModelSpec,
+                cleaned: dict[str, Any], max_in_flight: int | None, job_id: UUID | None) -> InferenceJob:
+    """Inside the submit's transaction: the in-flight cap, the row, and its message on commit."""
+    if max_in_flight is not None:
+        if connection.features.has_select_for_update:  # SQLite: BEGIN IMMEDIATE serializes writers already
+            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        in_flight = jobs_in_flight(user=user)
+        if in_flight >= max_in_flight:
+            raise JobRejected(429, "too_many_jobs", f"You have {in_flight} jobs queued or running, the most "
+                              f"allowed at once is {max_in_flight}; wait for some to finish.",
+                              headers={"Retry-After": "1"})
+    given_id = {"id": job_id} if job_id is not None else {}
+    job = InferenceJob.objects.create(**given_id, owner=user, api_key=api_key, task_kind=kind.name,
+                                      model_id=spec.id, model_key=spec.key, input=cleaned,
+                                      enqueued_at=timezone.now())
+    job_enqueue(job=job, spec=spec, stamped=True)
+    return job
+
+
+def _broker_errors() -> tuple[type[BaseException], ...]:
+    import redis
+    from kombu.exceptions import OperationalError
+
+    return (OperationalError, redis.RedisError)
+
+
+BROKER_ERRORS = _broker_errors()
 
 
 def job_enqueue(*, job: InferenceJob, spec: ModelSpec | None = None, stamped: bool = False) -> None:

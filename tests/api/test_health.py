@@ -3,17 +3,48 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 from rest_framework.test import APIClient
 
+from tests.ops.redisserver import RedisServer
+
 pytestmark = pytest.mark.django_db
 
 
-def test_health_answers_ok_without_a_key():
+@pytest.fixture
+def broker(settings, tmp_path):
+    """A broker Redis of the test's own (``broker(appendonly=...)``), stopped afterwards."""
+    started = []
+
+    def start(*, appendonly: bool) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(started)}", appendonly=appendonly).start()
+        started.append(server)
+        settings.CELERY_BROKER_URL = settings.REDIS_URL = server.url
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def test_health_answers_ok_without_a_key(broker):
+    broker(appendonly=True)
     response = APIClient().get("/api/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"},
+                               "broker_persistence": "aof", "warnings": []}
+
+
+def test_health_warns_when_the_broker_keeps_nothing_on_disk(broker):
+    broker(appendonly=False)  # no append-only file and no snapshots, like the Redis of a plain apt install here
+    response = APIClient().get("/api/health")
+    assert response.status_code == 200  # it still works: a warning, not a failure
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["broker_persistence"] == "none"
+    assert any("keeps nothing on disk" in warning for warning in body["warnings"])
 
 
 def test_health_says_which_service_is_down(settings):
@@ -27,3 +58,18 @@ def test_health_says_which_service_is_down(settings):
     assert body["status"] == "failing"
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["redis"].startswith("failing")
+
+
+def test_health_answers_503_within_its_bound_when_redis_is_frozen(broker):
+    server = broker(appendonly=True)
+    server.freeze()  # the process stops answering; its port still accepts connections
+    try:
+        started = time.monotonic()
+        response = APIClient().get("/api/health")
+        elapsed = time.monotonic() - started
+    finally:
+        server.thaw()
+    assert response.status_code == 503
+    assert response.json()["checks"]["redis"] == "failing: TimeoutError"
+    assert elapsed < 5  # each check is bounded by 2 s
+    assert APIClient().get("/api/health").status_code == 200

@@ -1,4 +1,4 @@
-"""Accounts: sign up, log in and out, password change and reset, login throttling."""
+"""Accounts: sign up, log in and out, password change and reset (throttled). Login throttling: test_login_throttle."""
 
 import re
 
@@ -47,17 +47,6 @@ def test_login_and_logout(client, user):
     assert client.get(reverse("dashboard:keys")).status_code == 302
 
 
-def test_repeated_failed_logins_are_throttled(client, user, settings):
-    settings.LOGIN_FAILURE_LIMIT = 3
-    for _ in range(3):
-        response = client.post(reverse("dashboard:login"), {"username": "alice", "password": "wrong"})
-        assert response.status_code == 200
-    # Even the right password is refused while throttled.
-    response = client.post(reverse("dashboard:login"), {"username": "alice", "password": "s3cret-pass-word"})
-    assert response.status_code == 429
-    assert "Too many failed attempts" in response.content.decode()
-
-
 def test_password_change(client, user):
     client.force_login(user)
     response = client.post(reverse("dashboard:password_change"), {
@@ -80,3 +69,33 @@ def test_password_reset_by_email(client, user):
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.check_password("fresh-long-passphrase")
+
+
+def test_password_reset_emails_are_throttled_per_email_address(client, user, settings):
+    assert settings.PASSWORD_RESET_LIMIT_PER_EMAIL == 3
+    for attempt in range(3):
+        response = client.post(reverse("dashboard:password_reset"), {"email": "alice@example.com"},
+                               REMOTE_ADDR=f"10.0.1.{attempt}")
+        assert response.status_code == 302
+    response = client.post(reverse("dashboard:password_reset"), {"email": "ALICE@example.com"},
+                           REMOTE_ADDR="10.0.1.9")
+    assert response.status_code == 429
+    assert "Too many password reset e-mails" in response.content.decode()
+    assert len(mail.outbox) == 3
+
+
+def test_password_reset_emails_are_throttled_per_client_address(client, user, settings):
+    assert settings.PASSWORD_RESET_LIMIT_PER_ADDRESS == 10
+    for attempt in range(10):
+        response = client.post(reverse("dashboard:password_reset"), {"email": f"someone{attempt}@example.com"},
+                               REMOTE_ADDR="10.0.2.1")
+        assert response.status_code == 302
+    response = client.post(reverse("dashboard:password_reset"), {"email": "alice@example.com"},
+                           REMOTE_ADDR="10.0.2.1")
+    assert response.status_code == 429
+    assert len(mail.outbox) == 0
+    # Another address may still ask for alice's link.
+    response = client.post(reverse("dashboard:password_reset"), {"email": "alice@example.com"},
+                           REMOTE_ADDR="10.0.2.2")
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin_client(client):
-    get_user_model().objects.create_superuser(username="ops", email="ops@example.com", password="ops-pass-word")
-    client.login(username="ops", password="ops-pass-word")
+    ops = get_user_model().objects.create_superuser(username="ops", email="ops@example.com", password="ops-pass-word")
+    client.force_login(ops)  # django-axes needs a request to authenticate; Client.login() passes none
     return client
 
 

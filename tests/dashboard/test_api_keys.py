@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from dashboard.models import UserAPIKey
-from dashboard.services import api_key_create, api_key_revoke, api_key_rotate
+from dashboard.services import KeyNotChanged, api_key_create, api_key_revoke, api_key_rotate
 
 pytestmark = pytest.mark.django_db
 
@@ -90,5 +90,5 @@ def test_another_users_key_cannot_be_revoked(client, other_user, issued_key):
 
 def test_revoked_key_cannot_be_rotated(user, issued_key):
     api_key_revoke(api_key=issued_key.api_key)
-    with pytest.raises(ValueError):
+    with pytest.raises(KeyNotChanged, match="is revoked and cannot be rotated"):
         api_key_rotate(api_key=issued_key.api_key)

@@ -1,0 +1,89 @@
+"""Transient faults: a frozen Redis (SIGSTOP) makes calls fail within their timeouts, never hang them."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from inference import events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TIMEOUT_S = 1.0
+EMOTION = {"text": "The service was awful.", "model": "tiny-emotion"}
+
+
+@pytest.fixture
+def frozen_broker(settings, redis_server, use_broker):
+    """Redis (events and broker) on a server of the test's own, with 1 s timeouts; frozen by the test."""
+    server = redis_server()
+    use_broker(server.url)
+    settings.REDIS_SOCKET_TIMEOUT_S = settings.REDIS_CONNECT_TIMEOUT_S = TIMEOUT_S
+    from config.celery import app
+
+    options = app.conf.broker_transport_options
+    app.conf.broker_transport_options = {**options, "socket_timeout": TIMEOUT_S, "socket_connect_timeout": TIMEOUT_S}
+    yield server
+    server.thaw()
+    app.conf.broker_transport_options = options
+
+
+def bounded(call, *, limit: float):
+    """``call()``'s result or exception, and how long it took; fails the test if it runs past ``limit``."""
+    outcome: dict = {}
+
+    def run():
+        started = time.monotonic()
+        try:
+            outcome["value"] = call()
+        except Exception as exc:  # noqa: BLE001 - the exception is the outcome under test
+            outcome["error"] = exc
+        outcome["elapsed"] = time.monotonic() - started
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), f"still waiting after {limit} s: the call hangs on the frozen Redis"
+    return outcome
+
+
+def test_a_client_call_on_a_frozen_redis_fails_within_its_timeout(frozen_broker):
+    client = events.redis_client()
+    assert client.ping()
+    frozen_broker.freeze()
+    outcome = bounded(lambda: client.get("fp:anything"), limit=10)
+    assert isinstance(outcome.get("error"), redis.TimeoutError), outcome
+    assert outcome["elapsed"] < TIMEOUT_S + 1.5
+    frozen_broker.thaw()
+    assert client.ping()
+
+
+@pytest.mark.parametrize("prefer", ["wait=5", "respond-async"])
+def test_an_api_request_while_redis_is_frozen_answers_503_then_works_after_sigcont(
+        frozen_broker, api_client, tiny_models, prefer):
+    frozen_broker.freeze()
+    outcome = bounded(lambda: api_client.post("/api/emotion", EMOTION, format="json", HTTP_PREFER=prefer),
+                      limit=30)
+    assert "error" not in outcome, outcome
+    response = outcome["value"]
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert response["Retry-After"]
+    assert outcome["elapsed"] < 15, outcome["elapsed"]
+    # A request answered 503 leaves no job that would run later (and run twice if the user retries).
+    from inference.models import ACTIVE_STATUSES, InferenceJob
+
+    assert not InferenceJob.objects.filter(status__in=ACTIVE_STATUSES).exists()
+    for job in InferenceJob.objects.all():
+        assert job.status == "failed" and "could not be queued" in job.error
+
+    frozen_broker.thaw()
+    response = api_client.post("/api/emotion", EMOTION, format="json", HTTP_PREFER="respond-async")
+    assert response.status_code == 202, response.json()
+    # The job's message reached the broker: a worker would run it.
+    from inference.catalog import catalog_get
+
+    assert redis.Redis.from_url(frozen_broker.url).llen(catalog_get("tiny-emotion").queue) >= 1
