@@ -49,6 +49,22 @@ def jobs_tracked(jobs: Sequence) -> Iterator[None]:
 
 
 @contextmanager
+def claim_tracked(job_ids: Sequence, started_at: datetime) -> Iterator[None]:
+    """Track jobs from just before their claim (by the claim's timestamp), so a shutdown between the
+    claim and the run still hands them back: the hand-back only moves rows this claim took."""
+    with _lock:
+        for job_id in job_ids:
+            _jobs[str(job_id)] = started_at
+    try:
+        yield
+    finally:
+        with _lock:
+            for job_id in job_ids:
+                if _jobs.get(str(job_id)) == started_at:
+                    del _jobs[str(job_id)]
+
+
+@contextmanager
 def build_tracked(version_id: int, started_at: datetime) -> Iterator[None]:
     with _lock:
         _builds[version_id] = started_at

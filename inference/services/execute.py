@@ -26,9 +26,9 @@ from ..catalog import ModelSpec
 from ..kinds.base import ItemResult
 from ..models import InferenceJob, JobStatus
 from ..registry import kind_get
-from ..running import BatchControl, jobs_tracked
+from ..running import BatchControl, claim_tracked, jobs_tracked, stopping
 from ..selectors import model_resolve, model_resolve_key
-from .recovery import job_requeue_or_fail
+from .recovery import job_requeue_or_fail, jobs_hand_back
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +61,16 @@ def job_claim(*, job_id: UUID | str) -> InferenceJob | None:
     return claimed[0] if claimed else None
 
 
-def job_claim_batch(*, job_ids: Sequence[UUID | str]) -> list[InferenceJob]:
+def job_claim_batch(*, job_ids: Sequence[UUID | str], now: datetime | None = None) -> list[InferenceJob]:
     """Move the queued jobs among ``job_ids`` to running with one conditional UPDATE; returns those claimed.
 
     A job that another delivery claimed first, or that was cancelled, is left
     out. The claimed rows are read back by their new ``started_at`` (this
     claim's timestamp), so a row claimed by someone else is never returned.
     A transient database error is retried (``JOB_DB_RETRIES``), then raised.
+    ``now``: the claim's timestamp (the caller tracks the jobs by it before the claim).
     """
-    now = timezone.now()
+    now = now or timezone.now()
 
     def claim() -> list[InferenceJob]:
         claimed = InferenceJob.objects.filter(id__in=job_ids, status=JobStatus.QUEUED).update(
@@ -340,22 +341,33 @@ def jobs_run(*, job_ids: Sequence[UUID | str], **context: Any) -> list[Inference
     whose input is bad fails. Jobs of different exact models (owners,
     versions) or kinds never share a run, whatever batch they arrived in.
     """
-    jobs = job_claim_batch(job_ids=job_ids)
-    groups: dict[tuple[str, str], list[InferenceJob]] = {}
-    for job in jobs:
-        groups.setdefault((job.model_identity, job.task_kind), []).append(job)
-    for group in groups.values():
-        _run_claimed(group, **context)
+    now = timezone.now()
+    with claim_tracked(job_ids, now):  # a shutdown from here on hands back what this claim takes
+        jobs = job_claim_batch(job_ids=job_ids, now=now)
+        if jobs and stopping.is_set():  # the worker began to stop meanwhile: run nothing
+            jobs_hand_back(jobs={str(job.id): job.started_at for job in jobs})
+            return jobs
+        groups: dict[tuple[str, str], list[InferenceJob]] = {}
+        for job in jobs:
+            groups.setdefault((job.model_identity, job.task_kind), []).append(job)
+        for group in groups.values():
+            _run_claimed(group, **context)
     return jobs
 
 
 def job_run(*, job_id: UUID | str) -> InferenceJob | None:
     """Claim, execute and record one job on its own (streaming jobs). Returns None when the claim failed."""
-    job = job_claim(job_id=job_id)
-    if job is None:
-        return None
-    context = {"on_text": job_stream_callback(job)} if job.input.get("stream") else {}
-    _run_claimed([job], **context)
+    now = timezone.now()
+    with claim_tracked([job_id], now):
+        claimed = job_claim_batch(job_ids=[job_id], now=now)
+        if not claimed:
+            return None
+        job = claimed[0]
+        if stopping.is_set():
+            jobs_hand_back(jobs={str(job.id): job.started_at})
+            return job
+        context = {"on_text": job_stream_callback(job)} if job.input.get("stream") else {}
+        _run_claimed([job], **context)
     return job
 
 
