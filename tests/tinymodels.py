@@ -370,6 +370,9 @@ def build_tiny_clip(path: Path, *, seed: int = 0, num_merges: int = 120) -> Path
 # --- BART (BART-MNLI, DistilBART) and DistilBERT -------------------------------------------------------
 
 
+TINY_BART_POSITIONS = 1024
+
+
 def _tiny_bart_tokenizer():
     """A byte-level BPE ``BartTokenizerFast`` (``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3, ``<mask>`` 4)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -394,7 +397,8 @@ def _tiny_bart_config(tokenizer, **extra: object):
     return BartConfig(
         vocab_size=len(tokenizer), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
         decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-        max_position_embeddings=TINY_GENERATIVE_MAX_LENGTH, pad_token_id=tokenizer.pad_token_id,
+        # room for the summaries' 200 new tokens, as BART's 1,024 positions have
+        max_position_embeddings=TINY_BART_POSITIONS, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id, **extra,
     )
