@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -267,3 +268,96 @@ def _download(spec: ModelSpec, commit: str, files: list[Any], folder: Path, *, e
         raise _unreachable(spec, _reason(exc)) from exc
     except OSError as exc:
         raise ModelInstallError(f"downloading {spec.hub_repo} failed: {_reason(exc)}") from exc
+
+
+# --- servers without a hub: import and export -------------------------------------------------------------
+
+
+def _hub_spec(model_id: str) -> ModelSpec:
+    spec = catalog_get(model_id)
+    if spec is None:
+        raise ModelInstallError(f"unknown model '{model_id}'; 'python manage.py models list' shows the catalog.")
+    if spec.source != "hub":
+        raise ModelInstallError(_not_pullable(spec).replace("to pull", "to import"))
+    return spec
+
+
+def model_import(*, model_id: str, source: Path) -> Path:
+    """Install the hub model ``model_id`` from ``source`` (a model folder, or a .zip / .tar.gz of one).
+
+    Checked as an upload is (``inference.upload_validation``): no absolute paths, ``..`` or links, no
+    pickle weights, safetensors present, the same size caps, and a config whose architecture serves
+    every task kind of the model. Unpacked into a hidden folder beside ``MODELS_DIR/<id>`` and renamed
+    into place only when every check passed. Returns the install folder.
+    """
+    from .upload_validation import UploadInvalid, archive_format, check_folder, copy_folder, unpack_upload
+
+    spec = _hub_spec(model_id)
+    source = Path(source)
+    target = hub_install_dir(spec.id)
+    if spec.installed:
+        raise ModelInstallError(f"{spec.id} is already installed at {_shown(target)}; remove that folder to "
+                                f"import it again.")
+    if not source.exists():
+        raise ModelInstallError(f"{source} does not exist.")
+    file_format = None if source.is_dir() else archive_format(source.name)
+    if not source.is_dir() and file_format not in ("zip", "tar.gz"):
+        raise ModelInstallError(f"{source} is neither a model folder nor a .zip / .tar.gz archive of one.")
+    Path(settings.MODELS_DIR).mkdir(parents=True, exist_ok=True)
+    with install_lock(spec.id):
+        if target.exists() and any(target.iterdir()):
+            raise ModelInstallError(f"{_shown(target)} exists but holds no model (no config.json); move it away "
+                                    f"and import again.")
+        partial = new_partial_dir(spec.id)
+        caps = {"max_files": settings.UPLOAD_MAX_FILES, "max_unpacked": settings.UPLOAD_MAX_UNPACKED_BYTES}
+        try:
+            if file_format is None:
+                folder = copy_folder(source=source, dest=partial, **caps)
+            else:
+                folder = unpack_upload(upload=source, file_format=file_format, dest=partial, **caps)
+            for kind in spec.kinds:
+                check_folder(folder, kind)
+            install_folder(partial, target)
+        except UploadInvalid as exc:
+            raise ModelInstallError(f"{source} cannot be imported as {spec.id}: {exc} Nothing was installed.") from exc
+        finally:
+            if partial.exists():
+                shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def model_export(*, model_id: str, dest: Path) -> Path:
+    """Write the installed hub model ``model_id`` to ``dest`` (.tar.gz, .tgz or .zip), for ``models import``
+    on a server without a hub. Written beside ``dest`` and renamed, so a failed export leaves no archive."""
+    import tarfile
+    import zipfile
+
+    spec = _hub_spec(model_id)
+    dest = Path(dest)
+    if not spec.installed or spec.path is None:
+        raise ModelInstallError(f"{spec.id} is not installed here, so there is nothing to export; "
+                                f"'python manage.py models pull {spec.id}' installs it where the hub is reachable.")
+    lowered = dest.name.lower()
+    if not lowered.endswith((".tar.gz", ".tgz", ".zip")):
+        raise ModelInstallError(f"{dest}: the archive's name must end in .tar.gz, .tgz or .zip.")
+    if dest.exists():
+        raise ModelInstallError(f"{dest} exists; choose another name.")
+    files = sorted(p for p in spec.path.rglob("*") if p.is_file() and not p.relative_to(spec.path).parts[0]
+                   .startswith("."))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{dest.name}.partial-", dir=dest.parent)
+    os.close(handle)
+    try:
+        if lowered.endswith(".zip"):
+            with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                for path in files:
+                    archive.write(path, f"{spec.id}/{path.relative_to(spec.path).as_posix()}")
+        else:
+            with tarfile.open(temporary, "w:gz") as archive:
+                for path in files:
+                    archive.add(path, f"{spec.id}/{path.relative_to(spec.path).as_posix()}", recursive=False)
+        os.replace(temporary, dest)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return dest
