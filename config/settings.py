@@ -3,7 +3,8 @@
 Embedded defaults need no configuration: SQLite in ``data/`` inside the
 checkout and Redis at ``redis://127.0.0.1:6379/0``. Every variable a user may
 change is listed in ``.env.example``. With ``DEBUG`` off (the default) a
-missing ``SECRET_KEY`` stops startup.
+missing ``SECRET_KEY`` stops startup, unless ``DATA_DIR/secret_key`` (written by
+``make run``) holds one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
+# The embedded default: 'make run' keeps a generated secret in DATA_DIR/secret_key; management commands run
+# in the same checkout (models list, evaluate_emotion, ...) use it too. Without it (or SECRET_KEY) startup stops.
+_SECRET_KEY_FILE = DATA_DIR / "secret_key"
+if not SECRET_KEY and _SECRET_KEY_FILE.is_file():
+    SECRET_KEY = _SECRET_KEY_FILE.read_text(encoding="utf-8").strip()
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(

@@ -13,6 +13,7 @@ Sources:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,7 @@ class ModelSpec:
 
 
 UPLOAD_KEY_PREFIX = "upload:"
+COMMIT_HASH_RE = re.compile(r"[0-9a-f]{40}")  # a pinned hub revision
 
 
 def hub_install_dir(model_id: str) -> Path:
@@ -157,24 +159,25 @@ MODELS: tuple[ModelSpec, ...] = (
                  "input_limits": "images up to 8 MB and 40 megapixels; resized to 224x224",
                  "scores": "ImageNet-1k top-1 about 75% (published figure for EfficientNet-Lite0)"},
     ),
-    # Hub models: in the catalog everywhere, installed with `manage.py models pull <id>`.
+    # Hub models: in the catalog everywhere, installed with `manage.py models pull <id>`, each pinned to a
+    # commit (hub_revision, 40 hex digits): 'models pull' refuses files that are not that commit's.
     ModelSpec(
         id="gpt2-medium", name="GPT-2 Medium", family="causal-lm", kinds=("text-generation",), source="hub",
-        hub_repo="openai-community/gpt2-medium", hub_revision="main",
+        hub_repo="openai-community/gpt2-medium", hub_revision="6dcaa7a952f72f9298047fd5137cd6e4f05f41da",
         description="OpenAI's GPT-2, 355M parameters: continues English text.",
         details={"parameters": "355M", **_COMMON_TEXT, "license": "MIT", "credits": "OpenAI",
                  "input_limits": "1,024 tokens including new ones"},
     ),
     ModelSpec(
         id="distilgpt2", name="DistilGPT-2", family="causal-lm", kinds=("text-generation",), source="hub",
-        hub_repo="distilbert/distilgpt2", hub_revision="main",
+        hub_repo="distilbert/distilgpt2", hub_revision="2290a62682d06624634c1f46a6ad5be0f47f38aa",
         description="A distilled GPT-2 (82M parameters): faster, a little less fluent.",
         details={"parameters": "82M", **_COMMON_TEXT, "license": "Apache-2.0", "credits": "Hugging Face",
                  "input_limits": "1,024 tokens including new ones"},
     ),
     ModelSpec(
         id="gpt2-large", name="GPT-2 Large", family="causal-lm", kinds=("text-generation",), source="hub",
-        hub_repo="openai-community/gpt2-large", hub_revision="main",
+        hub_repo="openai-community/gpt2-large", hub_revision="32b71b12589c2f8d625668d2335a01cac3249519",
         description="OpenAI's GPT-2, 774M parameters: the most fluent GPT-2 that fits a CPU worker.",
         details={"parameters": "774M", **_COMMON_TEXT, "license": "MIT", "credits": "OpenAI",
                  "input_limits": "1,024 tokens including new ones"},
@@ -182,6 +185,8 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="t5-base-qa-summary-emotion", name="T5 base: QA, summary, emotion (Backprop)", family="seq2seq",
         kinds=("emotion", "qa", "summarisation"), source="hub", hub_repo="kiri-ai/t5-base-qa-summary-emotion",
+        # Not pinned yet: its commit hash could not be checked from here. 'models pull' resolves "main" to
+        # one commit and checks every file against that commit.
         hub_revision="main",
         description="Backprop's multi-task T5: answers questions, summarises and detects emotions.",
         details={"parameters": "223M", **_COMMON_TEXT, "license": "Apache-2.0", "credits": "Kiri AI (Backprop)",
@@ -190,7 +195,7 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="clip-vit-base-patch32", name="CLIP ViT-B/32", family="clip",
         kinds=("image-classification", "image-vectorisation", "image-text-vectorisation", "text-vectorisation"),
-        source="hub", hub_repo="openai/clip-vit-base-patch32", hub_revision="main",
+        source="hub", hub_repo="openai/clip-vit-base-patch32", hub_revision="3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268",
         description="OpenAI's CLIP: zero-shot image classification with any labels, and image/text vectors "
                     "in one joint space.",
         details={"parameters": "151M", **_COMMON_TEXT, "license": "MIT", "credits": "OpenAI",
@@ -198,7 +203,7 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         id="bart-large-mnli", name="BART large MNLI", family="nli", kinds=("text-classification",), source="hub",
-        hub_repo="facebook/bart-large-mnli", hub_revision="main",
+        hub_repo="facebook/bart-large-mnli", hub_revision="d7645e127eaf1aefc7862fd59a17a5aa8558b8ce",
         description="Zero-shot text classification by natural-language inference (entailment of "
                     "'This example is <label>.').",
         details={"parameters": "407M", **_COMMON_TEXT, "license": "MIT", "credits": "Facebook AI",
@@ -206,14 +211,15 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         id="distilbert-base-cased-distilled-squad", name="DistilBERT SQuAD", family="extractive-qa", kinds=("qa",),
-        source="hub", hub_repo="distilbert/distilbert-base-cased-distilled-squad", hub_revision="main",
+        source="hub", hub_repo="distilbert/distilbert-base-cased-distilled-squad",
+        hub_revision="564e9b582944a57a3e586bbb98fd6f0a4118db7f",
         description="Extractive question answering: the answer is a span of the context.",
         details={"parameters": "65M", **_COMMON_TEXT, "license": "Apache-2.0", "credits": "Hugging Face",
                  "input_limits": "384-token windows over any context length", "scores": "SQuAD v1.1 F1 86.9"},
     ),
     ModelSpec(
         id="distilbart-cnn-12-6", name="DistilBART CNN 12-6", family="seq2seq", kinds=("summarisation",),
-        source="hub", hub_repo="sshleifer/distilbart-cnn-12-6", hub_revision="main",
+        source="hub", hub_repo="sshleifer/distilbart-cnn-12-6", hub_revision="a4f8f3ea906ed274767e9906dbaede7531d660ff",
         description="Abstractive news summarisation, distilled from BART large CNN.",
         details={"parameters": "306M", **_COMMON_TEXT, "license": "Apache-2.0", "credits": "Sam Shleifer",
                  "input_limits": "1,024 tokens"},

@@ -172,6 +172,31 @@ def unpack_upload(*, upload: Path, file_format: str, dest: Path, max_files: int,
     return _model_root(dest)
 
 
+def _folder_entries(source: Path) -> Iterator[_Entry]:
+    """A model folder's files as archive entries (``huggingface_hub``'s ``.cache`` bookkeeping left out)."""
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if relative.parts[0] == ".cache":
+            continue
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            raise UploadInvalid(f"'{relative}' is a symbolic link; links are refused.")
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise UploadInvalid(f"'{relative}' is a device file, FIFO or other special file; only regular files "
+                                "and folders are allowed.")
+        yield _Entry(_safe_relative(relative.as_posix()), stat.S_ISDIR(mode), path.stat().st_size,
+                     lambda path=path: open(path, "rb"))
+
+
+def copy_folder(*, source: Path, dest: Path, max_files: int, max_unpacked: int) -> Path:
+    """Copy the model folder ``source`` into the empty folder ``dest`` with the checks an archive gets
+    (no links or special files, no pickle weights, the same caps); returns the model's folder."""
+    dest.mkdir(parents=True, exist_ok=True)
+    _write_entries(_check_entries(_folder_entries(source), max_files=max_files, max_unpacked=max_unpacked),
+                   dest, max_unpacked)
+    return _model_root(dest)
+
+
 def _write_entries(entries: list[_Entry], dest: Path, max_unpacked: int) -> None:
     root = dest.resolve()
     written = 0

@@ -117,3 +117,44 @@ def wait_for_job(job_id, *, timeout: float = 60.0) -> InferenceJob:
             return job
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish in {timeout} s (status {job.status})")
+
+
+@pytest.fixture(scope="session")
+def hub_mirror():
+    """A local Hugging Face hub (tests/hubmirror.py) serving a tiny model for every hub model of the catalog,
+    under the catalog's repo ids and pinned revisions. Tiny models are built once and kept between runs."""
+    from django.conf import settings
+
+    from inference.catalog import COMMIT_HASH_RE, MODELS
+
+    from . import hubmirror, tinymodels
+
+    stamp = hashlib.sha256(Path(tinymodels.__file__).read_bytes()).hexdigest()
+    root = Path(settings.DATA_DIR) / "tiny-hub"
+    mirror = hubmirror.HubMirror()
+    builders = hubmirror.hub_builders()
+    for spec in MODELS:
+        if spec.source != "hub":
+            continue
+        build = builders[spec.id]
+        folder = root / build.__name__
+        built_by = folder / ".built-by"
+        if not built_by.exists() or built_by.read_text() != stamp:
+            if folder.exists():
+                shutil.rmtree(folder)
+            build(folder)
+            built_by.write_text(stamp)
+        sha = spec.hub_revision if COMMIT_HASH_RE.fullmatch(spec.hub_revision) else hashlib.sha1(  # noqa: S324
+            spec.hub_repo.encode()).hexdigest()
+        mirror.add(spec.hub_repo, sha, folder, extra=hubmirror.NOT_FETCHED)
+    mirror.start()
+    yield mirror
+    mirror.stop()
+
+
+@pytest.fixture
+def hub(hub_mirror):
+    """The session's hub mirror with no faults turned on, and none left on after the test."""
+    hub_mirror.reset_faults()
+    yield hub_mirror
+    hub_mirror.reset_faults()

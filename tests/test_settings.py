@@ -15,8 +15,25 @@ def run_manage(*args: str, env_overrides: dict[str, str], drop: tuple[str, ...] 
                           timeout=120)
 
 
-def test_startup_stops_without_a_secret_key():
-    result = run_manage("check", env_overrides={"DEBUG": "0"}, drop=("SECRET_KEY",))
+def test_startup_stops_without_a_secret_key(tmp_path):
+    result = run_manage("check", env_overrides={"DEBUG": "0", "DATA_DIR": str(tmp_path)}, drop=("SECRET_KEY",))
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_management_commands_use_the_secret_make_run_keeps_in_the_checkout(tmp_path):
+    """After 'make run' (which writes DATA_DIR/secret_key), 'manage.py models list' in the same checkout runs."""
+    (tmp_path / "secret_key").write_text("k" * 10 + "-generated-by-make-run-" + "Qx7!" * 8 + "\n")
+    result = run_manage("models", "list", env_overrides={"DEBUG": "0", "DATA_DIR": str(tmp_path)},
+                        drop=("SECRET_KEY",))
+    assert result.returncode == 0, result.stderr
+    assert "SECRET_KEY is not set" not in result.stderr
+    assert result.stdout.splitlines()[0].split()[:2] == ["ID", "TASK"]
+
+
+def test_an_empty_secret_key_file_still_stops_startup(tmp_path):
+    (tmp_path / "secret_key").write_text("\n")
+    result = run_manage("check", env_overrides={"DEBUG": "0", "DATA_DIR": str(tmp_path)}, drop=("SECRET_KEY",))
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
 

@@ -365,3 +365,78 @@ def build_tiny_clip(path: Path, *, seed: int = 0, num_merges: int = 120) -> Path
     model.save_pretrained(path)
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
     return path
+
+
+# --- BART (BART-MNLI, DistilBART) and DistilBERT -------------------------------------------------------
+
+
+TINY_BART_POSITIONS = 1024
+
+
+def _tiny_bart_tokenizer():
+    """A byte-level BPE ``BartTokenizerFast`` (``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3, ``<mask>`` 4)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import BartTokenizerFast
+
+    special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    backend = Tokenizer(models.BPE(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=special, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    backend.train_from_iterator(TINY_ENGLISH_CORPUS, trainer)
+    backend.post_processor = processors.RobertaProcessing(sep=("</s>", 2), cls=("<s>", 0))
+    return BartTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                             cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+                             model_max_length=TINY_GENERATIVE_MAX_LENGTH)
+
+
+def _tiny_bart_config(tokenizer, **extra: object):
+    from transformers import BartConfig
+
+    return BartConfig(
+        vocab_size=len(tokenizer), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+        # room for the summaries' 200 new tokens, as BART's 1,024 positions have
+        max_position_embeddings=TINY_BART_POSITIONS, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id, **extra,
+    )
+
+
+def build_tiny_bart_mnli(path: Path, *, seed: int = 0) -> Path:
+    """A 3-way NLI ``BartForSequenceClassification`` (like facebook/bart-large-mnli's labels)."""
+    from transformers import BartForSequenceClassification
+
+    tokenizer = _tiny_bart_tokenizer()
+    config = _tiny_bart_config(tokenizer, id2label=dict(enumerate(NLI_LABELS)),
+                               label2id={label: i for i, label in enumerate(NLI_LABELS)})
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = BartForSequenceClassification(config)
+    return _save(model, tokenizer, Path(path))
+
+
+def build_tiny_bart(path: Path, *, seed: int = 0) -> Path:
+    """A ``BartForConditionalGeneration`` (like sshleifer/distilbart-cnn-12-6, without its training)."""
+    from transformers import BartForConditionalGeneration
+
+    tokenizer = _tiny_bart_tokenizer()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = BartForConditionalGeneration(_tiny_bart_config(tokenizer))
+    return _save(model, tokenizer, Path(path))
+
+
+def build_tiny_distilbert_qa(path: Path, *, seed: int = 0) -> Path:
+    """A ``DistilBertForQuestionAnswering`` over the bundled MiniLM vocabulary."""
+    from transformers import DistilBertConfig, DistilBertForQuestionAnswering, DistilBertTokenizerFast
+
+    tokenizer = DistilBertTokenizerFast(vocab_file=str(minilm_dir() / "vocab.txt"), do_lower_case=True,
+                                        model_max_length=TINY_BERT_MAX_LENGTH)
+    config = DistilBertConfig(vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                              max_position_embeddings=TINY_BERT_MAX_LENGTH, pad_token_id=tokenizer.pad_token_id)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = DistilBertForQuestionAnswering(config)
+    return _save(model, tokenizer, Path(path))

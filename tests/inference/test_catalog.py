@@ -12,7 +12,6 @@ from django.core.management.base import CommandError
 
 from inference.catalog import MODELS, catalog_get, hub_install_dir
 from inference.loading import ModelCache
-from inference.model_install import ModelInstallError, model_pull
 from inference.registry import FAMILIES, KINDS, public_kinds
 
 UNREACHABLE_HUB = "http://127.0.0.1:9"  # the discard port: refused at once, also where the real hub is reachable
@@ -120,46 +119,7 @@ def test_models_pull_of_a_model_that_is_not_on_the_hub(model_id, words):
         call_command("models", "pull", model_id, stdout=StringIO())
 
 
-def test_pull_installs_by_renaming_a_complete_download(settings, tmp_path, monkeypatch):
-    """The download goes to a temporary folder; the install folder appears only when it is complete."""
-    import huggingface_hub
-
-    settings.MODELS_DIR = tmp_path
-    seen: dict[str, Path] = {}
-
-    def fake_download(*, repo_id, revision, local_dir, **_):
-        seen["folder"] = Path(local_dir)
-        assert not hub_install_dir("distilgpt2").exists()
-        (Path(local_dir) / "config.json").write_text("{}")
-        return str(local_dir)
-
-    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda self, *args, **kwargs: None)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
-    result = model_pull(model_id="distilgpt2")
-    assert result.path == tmp_path / "distilgpt2" and not result.already_installed
-    assert (tmp_path / "distilgpt2" / "config.json").exists()
-    assert seen["folder"].parent == tmp_path and seen["folder"] != result.path
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["distilgpt2"]
-    assert catalog_get("distilgpt2").installed
-    assert model_pull(model_id="distilgpt2").already_installed
-
-
-def test_a_failed_download_leaves_no_half_installed_folder(settings, tmp_path, monkeypatch):
-    import huggingface_hub
-    import requests
-
-    settings.MODELS_DIR = tmp_path
-
-    def broken_download(*, local_dir, **_):
-        (Path(local_dir) / "model.safetensors").write_bytes(b"half")
-        raise requests.ConnectionError("connection reset by peer")
-
-    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda self, *args, **kwargs: None)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", broken_download)
-    with pytest.raises(ModelInstallError, match="connection reset by peer"):
-        model_pull(model_id="distilgpt2")
-    assert list(tmp_path.iterdir()) == []
-    assert not catalog_get("distilgpt2").installed
+# Pulls from a hub (a local mirror): tests/inference/test_hub_pull.py.
 
 
 # --- the worker's model cache ------------------------------------------------------------------

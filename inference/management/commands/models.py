@@ -2,8 +2,10 @@
 
     python manage.py models list          # every model: kinds, source, installed or how to install
     python manage.py models pull <id>     # install a hub model (needs the Hugging Face hub)
+    python manage.py models import <id> PATH  # install a hub model from a folder / .zip / .tar.gz (no hub)
+    python manage.py models export <id> PATH  # write an installed hub model to a .tar.gz / .zip
 
-Thin wrapper over :mod:`inference.catalog` and :func:`inference.model_install.model_pull`.
+Thin wrapper over :mod:`inference.catalog` and :mod:`inference.model_install`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from inference.catalog import ModelSpec, catalog_get, catalog_models
-from inference.model_install import ModelInstallError, model_pull
+from inference.model_install import ModelInstallError, model_export, model_import, model_pull
 
 COLUMNS = ("ID", "TASK KINDS", "SOURCE", "INSTALLED", "TO INSTALL")
 
@@ -30,21 +32,42 @@ def install_how(spec: ModelSpec) -> str:
 
 
 class Command(BaseCommand):
-    help = "List the model catalog, or install a hub model ('models list', 'models pull <id>')."
+    help = ("List the model catalog, install a hub model from the hub or from a copied folder or archive, or "
+            "export one ('models list', 'models pull <id>', 'models import <id> PATH', 'models export <id> PATH').")
 
     def add_arguments(self, parser: Any) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{list,pull}")
+        actions = parser.add_subparsers(dest="action", required=True, metavar="{list,pull,import,export}")
         actions.add_parser("list", help="Print every model: task kinds, source, installed, how to install.")
         pull = actions.add_parser("pull", help="Install a hub model into MODELS_DIR/<id> (needs the hub).")
         pull.add_argument("model_id", help="A catalog model id, e.g. clip-vit-base-patch32.")
         pull.add_argument("--endpoint", default=None, help="A Hugging Face hub mirror (default: HF_ENDPOINT or "
                           "https://huggingface.co).")
+        imported = actions.add_parser("import", help="Install a hub model from a folder or archive copied here.")
+        imported.add_argument("model_id", help="A catalog hub model id.")
+        imported.add_argument("path", help="A model folder (what 'models pull' or 'huggingface-cli download' "
+                              "fetched) or a .zip / .tar.gz of one (what 'models export' writes).")
+        exported = actions.add_parser("export", help="Write an installed hub model to an archive for 'import'.")
+        exported.add_argument("model_id", help="A catalog hub model id, installed here.")
+        exported.add_argument("path", help="The archive to write: .tar.gz, .tgz or .zip.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["action"] == "list":
+        action = options["action"]
+        if action == "list":
             self.list_models()
-        else:
+        elif action == "pull":
             self.pull_model(options["model_id"], endpoint=options["endpoint"])
+        else:
+            try:
+                if action == "import":
+                    path = model_import(model_id=options["model_id"], source=options["path"])
+                    self.stdout.write(self.style.SUCCESS(f"installed {options['model_id']} at {path}."))
+                else:
+                    path = model_export(model_id=options["model_id"], dest=options["path"])
+                    self.stdout.write(self.style.SUCCESS(f"wrote {options['model_id']} to {path}; copy it to the "
+                                                         f"other server and run 'python manage.py models import "
+                                                         f"{options['model_id']} {path.name}' there."))
+            except ModelInstallError as exc:
+                raise CommandError(str(exc)) from exc
 
     def list_models(self) -> None:
         rows = [
