@@ -139,7 +139,9 @@ def hand_back_running_jobs(**_: object) -> None:
 
     def hand_back() -> None:
         try:
-            handed = jobs_hand_back(jobs=running.tracked_jobs())
+            tracked = running.tracked_jobs()
+            logger.info("worker stopping: %d jobs running here", len(tracked))
+            handed = jobs_hand_back(jobs=tracked)
             if handed:
                 logger.warning("worker stopping: %d running jobs handed back to their queues", handed)
         except Exception:

@@ -289,8 +289,10 @@ def _run_claimed(jobs: list[InferenceJob], **context: Any) -> None:
                 return
             results, compute_ms, load_ms, batch_size = outcome
             if control.reason == "shutdown":
-                # Stopped early because the worker is stopping: the jobs were handed back to the
-                # queue (or the sweeper will); a partial output must not be recorded.
+                # Stopped early because the worker is stopping: a partial output must not be recorded,
+                # and the jobs go back to their queue now (the stopping signal's own hand-back may have
+                # looked before this batch stopped, or after it let go of them).
+                jobs_hand_back(jobs={str(job.id): job.started_at for job in jobs})
                 return
             if control.reason == "deadline":
                 results = [ItemResult(error=_deadline_message()) for _ in jobs]

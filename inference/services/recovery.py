@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -13,6 +14,8 @@ from .. import events, metrics
 from ..models import InferenceJob, JobStatus
 from ..running import heartbeat_stale_before
 from .submit import job_enqueue
+
+logger = logging.getLogger(__name__)
 
 
 def job_requeue_or_fail(*, job: InferenceJob, reason: str) -> str:
@@ -75,6 +78,9 @@ def jobs_hand_back(*, jobs: dict[str, datetime]) -> int:
                     status=JobStatus.QUEUED, started_at=None, heartbeat_at=None, attempts=F("attempts") - 1):
                 job_enqueue(job=InferenceJob.objects.get(id=job_id))
                 handed += 1
+            else:
+                row = InferenceJob.objects.filter(id=job_id).values("status", "started_at").first()
+                logger.info("hand-back of job %s under the claim of %s left alone: %s", job_id, started_at, row)
         InferenceJob.objects.filter(id=job_id, status=JobStatus.CANCELLED, started_at=started_at,
                                     released_at__isnull=True).update(released_at=now)
     return handed

@@ -228,16 +228,18 @@ def _build_fail(version: ModelVersion, message: str, *, claimed_at: datetime | N
 
     ``claimed_at``: only while the build is still under this claim (None: only while unclaimed).
     """
-    updated = ModelVersion.objects.filter(id=version.id, build_status=BuildStatus.BUILDING,
-                                          build_started_at=claimed_at).update(
-        build_status=BuildStatus.FAILED, build_message=message, built_at=timezone.now())
-    if updated:
-        model = version.model
-        shutil.rmtree(version_folder(owner_id=model.owner_id, name=model.name, number=version.number),
-                      ignore_errors=True)
-        upload_file_path(owner_id=model.owner_id, name=model.name, number=version.number,
-                         file_format=version.file_format).unlink(missing_ok=True)
-        _remove_if_empty(model_folder(owner_id=model.owner_id, name=model.name))
+    # One transaction: the failed status is seen only once the files are gone.
+    with transaction.atomic():
+        updated = ModelVersion.objects.filter(id=version.id, build_status=BuildStatus.BUILDING,
+                                              build_started_at=claimed_at).update(
+            build_status=BuildStatus.FAILED, build_message=message, built_at=timezone.now())
+        if updated:
+            model = version.model
+            shutil.rmtree(version_folder(owner_id=model.owner_id, name=model.name, number=version.number),
+                          ignore_errors=True)
+            upload_file_path(owner_id=model.owner_id, name=model.name, number=version.number,
+                             file_format=version.file_format).unlink(missing_ok=True)
+            _remove_if_empty(model_folder(owner_id=model.owner_id, name=model.name))
     return bool(updated)
 
 
