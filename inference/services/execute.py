@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import redis
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -95,11 +96,6 @@ def job_model_resolve(job: InferenceJob) -> ModelSpec | None:
     if job.model_key:
         return model_resolve_key(key=job.model_key, owner_id=job.owner_id)
     return model_resolve(model_id=job.model_id, user=job.owner, include_unready=True)
-
-
-def job_execute(*, jobs: Sequence[InferenceJob], **context: Any) -> list[ItemResult]:
-    """Run claimed jobs of one kind and one model as one batch; one result per job."""
-    return _execute_timed(jobs, **context)[0]
 
 
 def _execute_timed(jobs: Sequence[InferenceJob], **context: Any) -> tuple[list[ItemResult], int, int]:
@@ -245,13 +241,6 @@ def jobs_finish(*, jobs: Sequence[InferenceJob], results: Sequence[ItemResult], 
     return recorded
 
 
-def job_finish(*, job: InferenceJob, result: ItemResult, compute_ms: int, batch_size: int = 1,
-               load_ms: int = 0) -> bool:
-    """Record a job's outcome; False when it was cancelled meanwhile (the outcome is dropped)."""
-    return jobs_finish(jobs=[job], results=[result], compute_ms=[compute_ms], batch_size=batch_size,
-                       load_ms=load_ms)[0]
-
-
 def _deadline_message() -> str:
     return (f"The job took longer than the limit of {settings.JOB_SOFT_TIME_LIMIT_S} s and was stopped "
             "(JOB_SOFT_TIME_LIMIT_S); ask for less work (fewer or shorter texts, fewer new tokens).")
@@ -382,23 +371,10 @@ def _user_message(exc: Exception) -> str:
     return f"The model could not run this input: {text}"
 
 
-def _transient_errors() -> tuple[type[BaseException], ...]:
-    import redis
-    from django.db import InterfaceError, OperationalError
-
-    return (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
-
-
-TRANSIENT_ERRORS = _transient_errors()
-
-
-def _db_errors() -> tuple[type[BaseException], ...]:
-    from django.db import InterfaceError, OperationalError
-
-    return (OperationalError, InterfaceError)
-
-
-DB_ERRORS = _db_errors()
+# Database errors that a retry may get past (a dropped connection, a lock timeout), and with Redis's
+# the errors that re-queue a job rather than fail it.
+DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*DB_ERRORS, redis.ConnectionError, redis.TimeoutError)
 
 
 class JobCancelled(Exception):
