@@ -55,7 +55,7 @@ def add_task_endpoints(result: dict[str, Any], generator, request, public) -> di
         components[response_name] = kind.response_schema
         ok_content: dict[str, Any] = {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{response_name}"}, "example": kind.response_example}}
-        if any(p.name == "stream" for p in kind.params):
+        if kind.streams:
             ok_content["text/event-stream"] = {"schema": {"type": "string", "description": (
                 "With \"stream\": true or Accept: text/event-stream: server-sent events `job`, then `text` "
                 "({delta, output}) as it is written, then `done` (the result) or `error`.")}}

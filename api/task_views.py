@@ -88,7 +88,7 @@ def _submit(request: HttpRequest, kind_name: str, job_id: uuid.UUID | None = Non
             raise BodyError(400, "invalid", "model: must be a string (a model id)", field="model")
         if model_id is not None and ("\x00" in model_id or len(model_id) > 200):
             raise BodyError(404, "unknown_model", "Unknown model.", field="model")
-        if request.headers.get("Accept", "").startswith("text/event-stream") and kind.name == "text-generation":
+        if request.headers.get("Accept", "").startswith("text/event-stream") and kind.streams:
             data["stream"] = True
         allowance_check(user=user)
         queue_depth_check(model_id=model_id or kind.default_model, user=user)

@@ -207,6 +207,10 @@ class TaskKind:
     internal: ClassVar[bool] = False  # not offered to users (tests, health checks)
     response_notes: ClassVar[str] = ""
     cost_bound: ClassVar[CostBound | None] = None  # a bound on one request's work (generation)
+    streams: ClassVar[bool] = False  # answers server-sent events with "stream": true or Accept: text/event-stream
+    # How the sandbox shows a result: the name of a renderer in static/sandbox/renderers.js
+    # ("labels", "probabilities", "generations", "vector", "answer", "text", "json").
+    renderer: ClassVar[str] = "json"
 
     # -- declaration helpers -------------------------------------------------
     def param(self, name: str) -> Param:

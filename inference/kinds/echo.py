@@ -21,6 +21,7 @@ class Echo(TaskKind):
     description = "Returns its text after sleep_ms milliseconds. For tests and health checks."
     internal = True
     operation = "echo"
+    renderer = "json"
     default_model = "echo"
     params = (
         Param("text", STRING, "Text to return.", max_chars=1000),

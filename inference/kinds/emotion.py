@@ -23,6 +23,7 @@ class Emotion(TaskKind):
         "as one batch."
     )
     operation = "emotion_scores"
+    renderer = "labels"
     default_model = "emotion-minilm-goemotions"
     params = (
         Param("text", STRING, "The text to classify, or a list of texts.", max_chars=2000, max_tokens=256,

@@ -26,6 +26,7 @@ class ImageClassification(TaskKind):
         "Without labels it returns its top_k classes."
     )
     operation = "image_label_scores"
+    renderer = "probabilities"
     default_model = "efficientnet-lite0"
     params = (
         Param("image", IMAGE, "The image: a base64 data URI, or a file in a multipart upload.", many=True,

@@ -18,6 +18,7 @@ class ImageTextVectorisation(TaskKind):
         "say similar things get vectors pointing the same way. Needs CLIP."
     )
     operation = "embed_image_texts"
+    renderer = "vector"
     default_model = "clip-vit-base-patch32"
     params = (
         Param("image", IMAGE, "The image: a base64 data URI, or a file in a multipart upload.", many=True,

@@ -18,6 +18,7 @@ class ImageVectorisation(TaskKind):
         "image search and near-duplicate detection. The default model, EfficientNet-Lite0, gives 1,280 numbers."
     )
     operation = "embed_images"
+    renderer = "vector"
     default_model = "efficientnet-lite0"
     params = (
         Param("image", IMAGE, "The image: a base64 data URI, or a file in a multipart upload.", many=True,

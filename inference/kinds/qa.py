@@ -21,6 +21,7 @@ class QA(TaskKind):
         "conversation, pass the earlier questions and answers as prev_q and prev_a, oldest first."
     )
     operation = "answer"
+    renderer = "answer"
     default_model = "smollm2-135m-instruct"
     params = (
         Param("question", STRING, "The question, or a list of questions.", max_chars=1000, max_tokens=256,

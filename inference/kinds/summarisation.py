@@ -17,6 +17,7 @@ class Summarisation(TaskKind):
         "can be installed from the catalog."
     )
     operation = "summarise"
+    renderer = "text"
     default_model = "smollm2-135m-instruct"
     params = (
         Param("text", STRING, "The text to summarise, or a list of texts.", max_chars=10000, max_tokens=2048,

@@ -21,6 +21,7 @@ class TextClassification(TaskKind):
         "asks whether the text entails \"This example is <label>.\""
     )
     operation = "text_label_scores"
+    renderer = "probabilities"
     default_model = "all-minilm-l6-v2"
     params = (
         Param("text", STRING, "The text to classify, or a list of texts.", max_chars=5000, max_tokens=512,

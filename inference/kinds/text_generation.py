@@ -64,6 +64,8 @@ class TextGeneration(TaskKind):
         "\"stream\": true the text arrives token by token as server-sent events."
     )
     operation = "generate"
+    renderer = "generations"
+    streams = True
     default_model = "smollm2-135m-instruct"
     cost_bound = CostBound(
         unit="new tokens", formula="texts × the larger of num_beams and num_generations × max_length",

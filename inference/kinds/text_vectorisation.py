@@ -19,6 +19,7 @@ class TextVectorisation(TaskKind):
         "all-MiniLM-L6-v2, gives 384 numbers."
     )
     operation = "embed_texts"
+    renderer = "vector"
     default_model = "all-minilm-l6-v2"
     params = (
         Param("text", STRING, "The text, or a list of texts.", max_chars=5000, max_tokens=512, many=True,
