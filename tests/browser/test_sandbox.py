@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_sign_up_create_key_and_run_emotion_with_the_shipped_model(page, live_se
     screenshot(page, "sandbox-emotion-phone")
 
 
-def test_request_view_follows_the_form_and_its_curl_runs(page, live_server, user, tiny_models):
+def test_request_view_follows_the_form_and_its_snippets_run(page, live_server, user, tiny_models, tmp_path):
     issued = api_key_create(user=user, name="ci")
     log_in(page, user)
     page.goto("/sandbox/text-generation/?model=tiny-gpt2")
@@ -90,6 +91,17 @@ def test_request_view_follows_the_form_and_its_curl_runs(page, live_server, user
     done = subprocess.run(["bash", "-c", command + " -s --max-time 90"], capture_output=True, text=True, timeout=120)
     body = json.loads(done.stdout)
     assert isinstance(body["output"], str) and body["output"].startswith("Once upon a time")
+
+    # The Python and JavaScript snippets run as shown too (with the key filled in).
+    page.click("#tab-python")
+    program = snippet.get_attribute("data-full").replace("your-api-key", issued.plaintext)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert re.search(r"""^\{'output': ['"]Once upon a time""", done.stdout), done.stderr  # the printed dict
+    page.click("#tab-js")
+    script = tmp_path / "snippet.mjs"  # a module: the snippet awaits at its top level
+    script.write_text(snippet.get_attribute("data-full").replace("your-api-key", issued.plaintext))
+    done = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=120)
+    assert re.search(r"""^\{\s*output: ['"`]Once upon a time""", done.stdout), done.stderr  # the logged object
 
 
 def test_image_classification_shows_probability_bars(page, live_server, user, tiny_models, tmp_path):
