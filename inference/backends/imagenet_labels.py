@@ -42,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-from inference.bundled import minilm_dir, package_file
+from inference.backends.bundled import minilm_dir, package_file
 
 # Measured with the bundled MiniLM on bare names (no template; a template
 # raised every score and separated them less): names that mean a class score
