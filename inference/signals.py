@@ -48,7 +48,7 @@ def runtime_import() -> None:
 
     if settings.TORCH_THREADS:
         torch.set_num_threads(settings.TORCH_THREADS)
-    import transformers
+    import transformers  # lazily, as torch above
 
     for family in FAMILIES:
         backend_class(family)

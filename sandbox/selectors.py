@@ -11,8 +11,8 @@ from django.templatetags.static import static
 
 from dashboard.selectors import api_key_list
 from inference.catalog import ModelSpec
+from inference.jobs.selectors import model_list
 from inference.kinds.base import BOOLEAN, IMAGE, INTEGER, NUMBER, STRING, STRING_LIST, Param, TaskKind, json_default
-from inference.selectors import model_list
 
 # What the sandbox starts with where it differs from the API's default: the
 # sandbox shows emotion scores on its chips, so it asks for them.

@@ -6,8 +6,9 @@ checks:
 
 - no import cycle between project modules (a package's ``__init__`` counts as a module, so an
   ``__init__`` that re-exports its submodules is part of any circle through the package);
-- a function-local import of a project module says why on its line or the line above (the
-  few there are keep torch out of the web process, or are Django's own ``ready()`` hook);
+- a function-local import of a project module says why on its line or the line above, or
+  follows one that does (the few there are keep torch out of the web process, or are Django's
+  own ``ready()`` hook);
 - imports run down ``LAYERS`` (STYLE.md, "Dependencies point one way"): a module imports its
   own layer or the ones below, never one above; every module belongs to a layer.
 """
@@ -33,7 +34,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("inference.registry", "inference.backends", "inference.training"),
     ("inference.kinds",),
     ("inference.inputs",),
-    ("inference", "inference.models"),
+    # The data, and the Celery app (``runworker`` starts a worker of it; it imports no project module).
+    ("inference", "inference.models", "config.celery"),
 )
 
 
@@ -43,7 +45,7 @@ class Import:
     target: str  # the imported project module
     line: int
     local: bool  # inside a function
-    explained: bool  # a comment on its line or the line above
+    explained: bool  # a comment on its line or the line above, or right after an explained import
 
 
 def module_names(root: Path) -> dict[str, Path]:
@@ -96,12 +98,17 @@ def imports(root: Path = ROOT) -> list[Import]:
         lines = source.splitlines()
         is_package = path.name == "__init__.py"
 
+        explained_ends: set[int] = set()  # last lines of explained imports
+
         def visit(node: ast.AST, in_function: bool, module: str = module, lines: list[str] = lines,
-                  is_package: bool = is_package) -> None:
+                  is_package: bool = is_package, explained_ends: set[int] = explained_ends) -> None:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, (ast.Import, ast.ImportFrom)):
                     above = lines[child.lineno - 2].strip() if child.lineno > 1 else ""
-                    explained = "#" in lines[child.lineno - 1] or above.startswith("#")
+                    explained = ("#" in lines[child.lineno - 1] or above.startswith("#")
+                                 or child.lineno - 1 in explained_ends)
+                    if explained:
+                        explained_ends.add(child.end_lineno or child.lineno)
                     for target in _targets(child, module, is_package, modules):
                         if target != module:
                             found.append(Import(module, target, child.lineno, in_function, explained))

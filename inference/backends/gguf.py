@@ -41,6 +41,7 @@ def _repair_gguf_tokenizer(tokenizer: PreTrainedTokenizerBase, gguf_path: Path) 
     spaces that a byte-level BPE decodes exactly; SmolLM2's "smollm"
     pre-tokenizer also splits digits one by one.
     """
+    # GGUF's own packages only when a GGUF file is read (a missing one fails that load only).
     from gguf import GGUFReader
     from tokenizers import pre_tokenizers
 
