@@ -7,7 +7,6 @@ loading happen on a worker (``inference.uploads.build``).
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 
@@ -22,16 +21,9 @@ from django.utils import timezone
 from ..catalog import catalog_get
 from ..models import BuildStatus, ModelVersion, UploadedModel
 from ..registry import kind_get
-from .archive import (
-    KIND_FAMILIES,
-    PICKLE_HINT,
-    archive_format,
-    is_pickle_name,
-)
+from .archive import KIND_FAMILIES, PICKLE_HINT, archive_format, is_pickle_name
 from .paths import folder_remove_if_empty, model_folder, upload_file_path
 from .selectors import UPLOADS_QUEUE_GROUP
-
-logger = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]{3,100}$")
 UPLOADS_QUEUE = f"fp.model.{UPLOADS_QUEUE_GROUP}"
