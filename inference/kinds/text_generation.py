@@ -140,7 +140,17 @@ class TextGeneration(TaskKind):
         if on_text is not None and len(inputs) == 1 and shapes[0] is None:
             prefix = prompts[0]
             stream = lambda _p, _g, text: on_text(0, prefix + text)  # noqa: E731
-        generations = backend.generate(prompts, params, on_text=stream)
-        outputs = [[prompt + text for text in texts] for prompt, texts in zip(prompts, generations, strict=True)]
+        results = backend.generate_counted(prompts, params, on_text=stream)
+        outputs = [[prompt + text for text in result.texts] for prompt, result in zip(prompts, results, strict=True)]
         values = [texts if params["num_generations"] > 1 else texts[0] for texts in outputs]
-        return [ItemResult(output={"output": value}) for value in unflatten(values, shapes)]
+        counts = unflatten([(result.prompt_tokens, result.completion_tokens) for result in results], shapes)
+        return [
+            ItemResult(output={"output": value}, prompt_tokens=sum(p for p, _ in _pairs(count)),
+                       completion_tokens=sum(c for _, c in _pairs(count)))
+            for value, count in zip(unflatten(values, shapes), counts, strict=True)
+        ]
+
+
+def _pairs(count: Any) -> list[tuple[int, int]]:
+    """The (prompt, completion) token counts of one job: one pair, or one per text of a list."""
+    return count if isinstance(count, list) else [count]
