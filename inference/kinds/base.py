@@ -198,6 +198,7 @@ class ItemResult:
     # Tokens the job read and wrote, for kinds that count them (generation, chat): metered on the job row.
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    finish_reasons: list[str] | None = None  # per generated sequence, in output order: "stop" or "length"
 
 
 class TaskKind:

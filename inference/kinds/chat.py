@@ -121,5 +121,6 @@ class Chat(TaskKind):
             choices = [{"message": {"role": "assistant", "content": g.text.strip()}, "finish_reason": g.finish_reason}
                        for g in result.generations]
             items.append(ItemResult(output={"choices": choices, "usage": usage},
-                                    prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens))
+                                    prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+                                    finish_reasons=[choice["finish_reason"] for choice in choices]))
         return items

@@ -143,14 +143,11 @@ class TextGeneration(TaskKind):
         results = backend.generate_counted(prompts, params, on_text=stream)
         outputs = [[prompt + text for text in result.texts] for prompt, result in zip(prompts, results, strict=True)]
         values = [texts if params["num_generations"] > 1 else texts[0] for texts in outputs]
-        counts = unflatten([(result.prompt_tokens, result.completion_tokens) for result in results], shapes)
+        per_job = unflatten(results, shapes)
         return [
-            ItemResult(output={"output": value}, prompt_tokens=sum(p for p, _ in _pairs(count)),
-                       completion_tokens=sum(c for _, c in _pairs(count)))
-            for value, count in zip(unflatten(values, shapes), counts, strict=True)
+            ItemResult(output={"output": value}, prompt_tokens=sum(r.prompt_tokens for r in mine),
+                       completion_tokens=sum(r.completion_tokens for r in mine),
+                       finish_reasons=[g.finish_reason for r in mine for g in r.generations])
+            for value, mine in zip(unflatten(values, shapes), (r if isinstance(r, list) else [r] for r in per_job),
+                                   strict=True)
         ]
-
-
-def _pairs(count: Any) -> list[tuple[int, int]]:
-    """The (prompt, completion) token counts of one job: one pair, or one per text of a list."""
-    return count if isinstance(count, list) else [count]

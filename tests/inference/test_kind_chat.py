@@ -52,6 +52,7 @@ def test_chat_answers_with_choices_finish_reasons_and_the_tokenizer_counts(celer
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     # the job row meters the same tokens (the usage page and /v1 read them there)
     assert (job.prompt_tokens, job.completion_tokens) == (usage["prompt_tokens"], usage["completion_tokens"])
+    assert job.finish_reasons == [choice["finish_reason"] for choice in choices]
 
 
 def test_max_tokens_ends_the_answer_with_finish_reason_length(celery_worker, user, tiny_models):
@@ -78,6 +79,7 @@ def test_text_generation_jobs_are_metered_in_tokens_too(celery_worker, user):
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.completion_tokens == 8  # two texts, 4 new tokens each (min_length = max_length)
     assert job.prompt_tokens > 0
+    assert job.finish_reasons == ["length", "length"]
 
 
 @pytest.mark.parametrize(("messages", "says"), [
