@@ -85,6 +85,12 @@ class InferenceJob(models.Model):
     load_ms = models.PositiveIntegerField(
         null=True, blank=True, help_text="Time the worker spent loading the model first (not charged).")
     batch_size = models.PositiveSmallIntegerField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tokens the model read (generation and chat; its own tokenizer).")
+    completion_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tokens the model wrote (generation and chat).")
+    finish_reasons = models.JSONField(
+        null=True, blank=True, help_text="Why each generated sequence ended, in output order: stop or length.")
     data_purged_at = models.DateTimeField(
         null=True, blank=True,
         help_text="When the input and the result were deleted (JOB_DATA_RETENTION_DAYS after the job ended).")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from .kinds.base import TaskKind
+from .kinds.chat import Chat
 from .kinds.echo import Echo
 from .kinds.emotion import Emotion
 from .kinds.image_classification import ImageClassification
@@ -25,7 +26,7 @@ from .kinds.text_generation import TextGeneration
 from .kinds.text_vectorisation import TextVectorisation
 
 _KIND_CLASSES: tuple[type[TaskKind], ...] = (
-    Emotion, TextGeneration, ImageClassification, TextClassification, QA, Summarisation,
+    Emotion, TextGeneration, Chat, ImageClassification, TextClassification, QA, Summarisation,
     TextVectorisation, ImageVectorisation, ImageTextVectorisation, Echo,
 )
 

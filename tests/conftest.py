@@ -65,6 +65,7 @@ def tiny_models():
         "tiny-emotion": (lambda p: tinymodels.build_tiny_bert_classifier(p, labels=GOEMOTIONS_LABELS, multi_label=True),
                          "sequence-classifier", ["emotion"]),
         "tiny-gpt2": (tinymodels.build_tiny_gpt2, "causal-lm", ["text-generation", "qa", "summarisation"]),
+        "tiny-chat": (tinymodels.build_tiny_chat_gpt2, "causal-lm", ["chat", "text-generation"]),
         "tiny-t5": (tinymodels.build_tiny_t5, "seq2seq", ["text-generation", "qa", "summarisation"]),
         "tiny-clip": (tinymodels.build_tiny_clip, "clip",
                       ["image-classification", "image-vectorisation", "image-text-vectorisation",

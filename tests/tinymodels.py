@@ -198,6 +198,25 @@ def build_tiny_gpt2(path: Path, *, seed: int = 0) -> Path:
     return path
 
 
+# ChatML, as SmolLM2-Instruct's own template writes it (the tiny tokenizer has no <|im_start|> token: the
+# template's text is tokenised as plain text, which is enough to test that the template is applied).
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+    "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def build_tiny_chat_gpt2(path: Path, *, seed: int = 0) -> Path:
+    """The tiny GPT-2 with a chat template: a model that can serve the chat kind."""
+    from transformers import AutoTokenizer
+
+    build_tiny_gpt2(path, seed=seed)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    tokenizer.save_pretrained(path)
+    return Path(path)
+
+
 def build_tiny_t5(path: Path, *, seed: int = 0) -> Path:
     """A ``T5ForConditionalGeneration`` with a SentencePiece-style Unigram tokenizer.
 

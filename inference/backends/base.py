@@ -18,6 +18,13 @@ their names in ``operations``):
     ``on_text(prompt_index, generation_index, text_so_far)`` is called as
     text is produced when streaming is possible (single prompt, one
     generation, no beams).
+``chat(conversations, params, on_text=None) -> list[PromptGenerations]``
+    The assistant's next message for each conversation (a list of
+    ``{"role", "content"}`` dicts), through the model's own chat template:
+    ``params`` as for ``generate``; each result carries the prompt's token
+    count and per generation its text, finish reason and token count
+    (``backends/generation.py``). ``generate_counted`` is ``generate`` with
+    the same counts.
 ``text_label_scores(texts, labels) -> list[dict[str, float]]``
     Zero-shot text classification: for each text a distribution over its
     labels (``labels[i]`` is the label list of ``texts[i]``) summing to 1.

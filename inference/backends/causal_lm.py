@@ -5,8 +5,10 @@ or from a GGUF file, which the first load converts once into a safetensors
 transformers folder under ``target.cache_dir`` (``backends/gguf.py``).
 
 Operations: ``generate`` (the prompt is continued as plain text, never
-wrapped in a chat template), ``answer`` and ``summarise`` (instruction
-prompts through the tokenizer's chat template when it has one, greedy).
+wrapped in a chat template), ``chat`` (a conversation through the tokenizer's
+own chat template; a model without one cannot chat), ``answer`` and
+``summarise`` (instruction prompts through the chat template when there is
+one, greedy).
 
 Options read from ``target.options``:
 
@@ -28,12 +30,12 @@ is shared with the ``seq2seq`` family.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from inference.backends.base import BackendError, LoadTarget
-from inference.backends.generation import GenerativeBackend
+from inference.backends.generation import GenerativeBackend, OnText, PromptGenerations
 from inference.backends.gguf import converted_gguf_folder, gguf_source, load_gguf
 
 DEFAULT_ANSWER_PROMPT = (
@@ -46,7 +48,7 @@ class CausalLMBackend(GenerativeBackend):
     """A decoder-only language model: text generation, answers and summaries."""
 
     family: ClassVar[str] = "causal-lm"
-    operations: ClassVar[frozenset[str]] = frozenset({"generate", "answer", "summarise"})
+    operations: ClassVar[frozenset[str]] = frozenset({"generate", "chat", "answer", "summarise"})
 
     @classmethod
     def load(cls, target: LoadTarget) -> CausalLMBackend:
@@ -89,7 +91,21 @@ class CausalLMBackend(GenerativeBackend):
             outputs = self._run(texts, {"max_length": max_new}, add_special_tokens=False)
         else:
             outputs = self._run(plain, {"max_length": max_new, "stop": stop})
-        return [replies[0].strip() for replies in outputs]
+        return [replies.texts[0].strip() for replies in outputs]
+
+    def chat(
+        self, conversations: list[list[dict[str, str]]], params: dict[str, Any], on_text: OnText | None = None
+    ) -> list[PromptGenerations]:
+        """The assistant's next message in each conversation, ``num_generations`` times, with token counts."""
+        if not self.tokenizer.chat_template:
+            raise BackendError(f"the model {self.target.model_id} has no chat template, so it cannot chat "
+                               "(use text-generation with it)")
+        texts = [
+            self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+            for chat in conversations
+        ]
+        # the template already holds the special tokens the model expects
+        return self.generate_counted(texts, params, on_text, add_special_tokens=False)
 
     def answer(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -26,6 +27,31 @@ _SPECIAL_TOKEN_KEYS = (
     "pad_token_id",
     "decoder_start_token_id",
 )
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generated sequence: its new text, why it ended and how many new tokens it took."""
+
+    text: str
+    finish_reason: str  # "stop" (end of text or a stop string) or "length" (max_length reached)
+    tokens: int
+
+
+@dataclass(frozen=True)
+class PromptGenerations:
+    """What one prompt got: its length in tokens and its ``num_generations`` sequences."""
+
+    prompt_tokens: int
+    generations: list[Generation]
+
+    @property
+    def texts(self) -> list[str]:
+        return [generation.text for generation in self.generations]
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(generation.tokens for generation in self.generations)
 
 
 # --- stop strings and streaming -------------------------------------------
@@ -185,6 +211,18 @@ class GenerativeBackend(Backend):
         )
         return {key: value.to(self.target.device) for key, value in padded.items()}
 
+    def _finished(self, new_ids: list[int], text: str, cut: str, max_new: int) -> Generation:
+        """A sequence's text, finish reason and token count (up to and including an end-of-text token)."""
+        ends = {self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id} - {None}
+        ends = {token for end in ends for token in (end if isinstance(end, list) else [end])}
+        pad = self.tokenizer.pad_token_id
+        while new_ids and pad is not None and pad not in ends and new_ids[-1] == pad:
+            new_ids = new_ids[:-1]  # a sequence that ended early is padded to the batch's longest
+        ended = next((index for index, token in enumerate(new_ids) if token in ends), None)
+        tokens = len(new_ids) if ended is None else ended + 1
+        stopped = ended is not None or cut != text or tokens < max_new
+        return Generation(text=cut, finish_reason="stop" if stopped else "length", tokens=tokens)
+
     @torch.inference_mode()
     def _run(
         self,
@@ -193,8 +231,8 @@ class GenerativeBackend(Backend):
         *,
         add_special_tokens: bool = True,
         on_text: OnText | None = None,
-    ) -> list[list[str]]:
-        """One generate() call over ``texts``: ``num_generations`` strings per text."""
+    ) -> list[PromptGenerations]:
+        """One generate() call over ``texts``: ``num_generations`` sequences per text."""
         config = generation_config(self.model, params)
         stops = [stop for stop in params.get("stop") or [] if stop]
         inputs = self._encode(texts, config.max_new_tokens, add_special_tokens)
@@ -210,21 +248,38 @@ class GenerativeBackend(Backend):
             streamer = extra["streamer"] = _CallbackStreamer(self.tokenizer, stops, on_text)
         with _seeded(params.get("seed"), self.target.device):
             sequences = self.model.generate(**inputs, generation_config=config, **extra)
-        if not self.model.config.is_encoder_decoder:
+        if self.model.config.is_encoder_decoder:
+            sequences = sequences[:, 1:]  # the decoder start token is not generated text
+        else:
             sequences = sequences[:, inputs["input_ids"].shape[1] :]
         decoded = self.tokenizer.batch_decode(sequences, skip_special_tokens=True)
-        outputs = [cut_at_stop(text, stops) for text in decoded]
+        outputs = [
+            self._finished(ids, text, cut_at_stop(text, stops), config.max_new_tokens)
+            for ids, text in zip(sequences.tolist(), decoded, strict=True)
+        ]
         if streamer is not None:
-            streamer.send(outputs[0])
+            streamer.send(outputs[0].text)
         per_text = config.num_return_sequences
-        return [outputs[index : index + per_text] for index in range(0, len(outputs), per_text)]
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+        return [
+            PromptGenerations(prompt_tokens=int(prompt_tokens[index]),
+                              generations=outputs[index * per_text : (index + 1) * per_text])
+            for index in range(len(texts))
+        ]
 
-    def generate(self, prompts: list[str], params: dict[str, Any], on_text: OnText | None = None) -> list[list[str]]:
-        """Continue each prompt ``num_generations`` times (new text only).
+    def generate_counted(
+        self, prompts: list[str], params: dict[str, Any], on_text: OnText | None = None, *,
+        add_special_tokens: bool = True,
+    ) -> list[PromptGenerations]:
+        """Continue each prompt ``num_generations`` times (new text only), with token counts.
 
         Seeded sampling runs prompt by prompt, so a job's output does not
         depend on which other jobs shared its batch.
         """
         if params.get("seed") is not None and params.get("do_sample") and len(prompts) > 1:
-            return [self._run([prompt], params)[0] for prompt in prompts]
-        return self._run(prompts, params, on_text=on_text)
+            return [self._run([prompt], params, add_special_tokens=add_special_tokens)[0] for prompt in prompts]
+        return self._run(prompts, params, add_special_tokens=add_special_tokens, on_text=on_text)
+
+    def generate(self, prompts: list[str], params: dict[str, Any], on_text: OnText | None = None) -> list[list[str]]:
+        """Continue each prompt ``num_generations`` times (new text only)."""
+        return [result.texts for result in self.generate_counted(prompts, params, on_text)]

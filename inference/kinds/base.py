@@ -22,6 +22,8 @@ REQUIRED: Any = object()  # marks a parameter without a default
 
 # Parameter types as they appear in JSON.
 STRING, INTEGER, NUMBER, BOOLEAN, IMAGE, STRING_LIST = "string", "integer", "number", "boolean", "image", "string_list"
+MESSAGES = "messages"  # a conversation: a list of {"role", "content"} objects
+ROLES = ("system", "user", "assistant")
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class Param:
         if self.max_tokens:
             parts.append(f"up to {self.max_tokens:,} tokens")
         if self.max_items:
-            noun = "labels" if self.type == STRING_LIST else "items in a list"
+            noun = {STRING_LIST: "labels", MESSAGES: "messages"}.get(self.type, "items in a list")
             parts.append(f"up to {self.max_items} {noun}")
         if not self.required:
             parts.append(f"default {json_default(self.default)}")
@@ -82,6 +84,15 @@ class Param:
         if self.type == IMAGE:
             one = {"type": "string", "format": "data-uri",
                    "description": "A base64 data URI (data:image/png;base64,...) or raw base64."}
+        elif self.type == MESSAGES:
+            content: dict[str, Any] = {"type": "string"}
+            if self.max_chars is not None:
+                content["maxLength"] = self.max_chars
+            one = {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["role", "content"], "additionalProperties": False,
+                "properties": {"role": {"type": "string", "enum": list(ROLES)}, "content": content}}}
+            if self.max_items:
+                one["maxItems"] = self.max_items
         elif self.type == STRING_LIST:
             one = {"oneOf": [
                 {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
@@ -205,6 +216,10 @@ class ItemResult:
 
     output: dict[str, Any] | None = None
     error: str | None = None
+    # Tokens the job read and wrote, for kinds that count them (generation, chat): metered on the job row.
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reasons: list[str] | None = None  # per generated sequence, in output order: "stop" or "length"
 
 
 class TaskKind:
@@ -369,6 +384,8 @@ def _clean_one(p: Param, value: Any, count_tokens: Callable[[str], int] | None, 
         if len(set(items)) != len(items):
             raise InputError(label, "labels must be distinct")
         return items
+    if p.type == MESSAGES:
+        return _clean_messages(p, value, count_tokens, label)
     if p.type == IMAGE:
         return clean_image(value, label)
     raise InputError(label, f"unsupported type {p.type}")
@@ -420,3 +437,42 @@ def check_paired(cleaned: dict[str, Any], *names: str) -> None:
 
 def rounded(scores: dict[str, float], digits: int = 4) -> dict[str, float]:
     return {label: round(float(value), digits) for label, value in scores.items()}
+
+
+def _clean_messages(p: Param, value: Any, count_tokens: Callable[[str], int] | None, label: str) -> list[dict]:
+    """A conversation: system, user and assistant messages with text content; ends with a user message.
+
+    ``max_chars`` bounds each message, ``max_tokens`` the text of all of them together.
+    """
+    if not isinstance(value, list) or not value:
+        raise InputError(label, "must be a non-empty list of messages ({\"role\": ..., \"content\": ...})")
+    if p.max_items is not None and len(value) > p.max_items:
+        raise InputError(label, f"at most {p.max_items} messages (got {len(value)})")
+    messages: list[dict[str, str]] = []
+    tokens = 0
+    for index, message in enumerate(value):
+        where = f"message {index}"  # the error names the parameter; its message says which message
+        if not isinstance(message, dict):
+            raise InputError(label, f"{where}: must be an object with role and content")
+        extra = sorted(set(message) - {"role", "content"})
+        if extra:
+            raise InputError(label, f"{where}: unknown field {extra[0]} (a message has role and content)")
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            raise InputError(label, f"{where}: role must be one of {', '.join(ROLES)}")
+        if not isinstance(content, str):
+            raise InputError(label, f"{where}: content must be a string")
+        if "\x00" in content:
+            raise InputError(label, f"{where}: content must not contain NUL characters (\\u0000)")
+        if p.max_chars is not None and len(content) > p.max_chars:
+            raise InputError(label, f"{where}: content at most {p.max_chars:,} characters (got {len(content):,})")
+        if count_tokens is not None and p.max_tokens is not None:
+            tokens += count_tokens(content)
+        messages.append({"role": role, "content": content})
+    if messages[-1]["role"] != "user":
+        raise InputError(label, "the last message must be the user's (the model answers it)")
+    if not messages[-1]["content"].strip():
+        raise InputError(label, f"message {len(messages) - 1}: the user's message must not be empty")
+    if p.max_tokens is not None and tokens > p.max_tokens:
+        raise InputError(label, f"at most {p.max_tokens:,} tokens in all messages together (got {tokens:,})")
+    return messages

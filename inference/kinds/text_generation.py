@@ -139,7 +139,14 @@ class TextGeneration(TaskKind):
         if on_text is not None and len(inputs) == 1 and shapes[0] is None:
             prefix = prompts[0]
             stream = lambda _p, _g, text: on_text(0, prefix + text)  # noqa: E731
-        generations = backend.generate(prompts, params, on_text=stream)
-        outputs = [[prompt + text for text in texts] for prompt, texts in zip(prompts, generations, strict=True)]
+        results = backend.generate_counted(prompts, params, on_text=stream)
+        outputs = [[prompt + text for text in result.texts] for prompt, result in zip(prompts, results, strict=True)]
         values = [texts if params["num_generations"] > 1 else texts[0] for texts in outputs]
-        return [ItemResult(output={"output": value}) for value in unflatten(values, shapes)]
+        per_job = unflatten(results, shapes)
+        return [
+            ItemResult(output={"output": value}, prompt_tokens=sum(r.prompt_tokens for r in mine),
+                       completion_tokens=sum(r.completion_tokens for r in mine),
+                       finish_reasons=[g.finish_reason for r in mine for g in r.generations])
+            for value, mine in zip(unflatten(values, shapes), (r if isinstance(r, list) else [r] for r in per_job),
+                                   strict=True)
+        ]

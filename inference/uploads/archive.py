@@ -35,6 +35,7 @@ KIND_FAMILIES: dict[str, tuple[str, ...]] = {
     "text-classification": ("nli", "sentence-encoder"),
     "text-vectorisation": ("sentence-encoder",),
     "text-generation": ("causal-lm", "seq2seq"),
+    "chat": ("causal-lm",),
     "qa": ("extractive-qa", "causal-lm", "seq2seq"),
     "summarisation": ("seq2seq", "causal-lm"),
     "image-classification": ("clip",),

@@ -22,7 +22,7 @@ from PIL import Image
 from inference.catalog import catalog_get, catalog_models
 from inference.inputs.tokens import token_counter
 from inference.jobs import JobRejected, job_prepare, job_submit
-from inference.kinds.base import IMAGE, STRING, STRING_LIST, Param, TaskKind
+from inference.kinds.base import IMAGE, MESSAGES, STRING, STRING_LIST, Param, TaskKind
 from inference.models import InferenceJob
 from inference.registry import public_kinds
 
@@ -71,6 +71,9 @@ def model_for(kind: TaskKind, *, needs_tokenizer: bool = False) -> str:
 def too_far(param: Param, bound: str) -> Any:
     """A value for ``param`` just past ``bound``."""
     value = getattr(param, bound)
+    if param.type == MESSAGES:  # a conversation: one message too long, too many messages, too many tokens
+        content = {"max_chars": "x" * (value + 1), "max_tokens": " ".join(["a"] * (value + 1))}.get(bound, "hi")
+        return [{"role": "user", "content": content}] * (value + 1 if bound == "max_items" else 1)
     if bound == "minimum":
         return value - 1
     if bound == "maximum":

@@ -66,3 +66,17 @@ def test_minilm_classifies_a_football_final_as_sports(celery_worker, user):
     assert sorted(probabilities) == sorted(labels)
     assert max(probabilities, key=probabilities.get) == "sports"
     assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_smollm2_chats_through_its_own_chat_template(celery_worker, user):
+    messages = [{"role": "system", "content": "You are a helpful assistant. Answer in one short sentence."},
+                {"role": "user", "content": "What is the capital of France?"}]
+    out = output_of(user, "chat", "smollm2-135m-instruct", timeout=600, messages=messages, max_tokens=40,
+                    temperature=0)
+    (choice,) = out["choices"]
+    print(f"SmolLM2 chat: {choice!r} {out['usage']}")
+    assert "paris" in choice["message"]["content"].lower()
+    assert choice["finish_reason"] == "stop"  # it ends its message itself, well before 40 tokens
+    # the ChatML prompt (system, user, the assistant's header) is far longer than the question alone
+    assert out["usage"]["prompt_tokens"] > 20
+    assert 0 < out["usage"]["completion_tokens"] < 40
