@@ -9,9 +9,11 @@ from rest_framework.request import Request
 
 from dashboard.models import UserAPIKey
 from dashboard.services import api_key_touch
+from inference.errors import Forbidden
 
 # One message for every failure, so a caller learns nothing about which keys exist.
 INVALID_KEY_MESSAGE = "A valid API key is required in the x-api-key header."
+AUTHENTICATE_HEADER = 'ApiKey header="x-api-key"'
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -41,11 +43,21 @@ class ApiKeyAuthentication(BaseAuthentication):
         return (api_key.user, api_key)
 
     def authenticate_header(self, request: Request) -> str:
-        return 'ApiKey header="x-api-key"'
+        return AUTHENTICATE_HEADER
 
 
 class SandboxSessionAuthentication(SessionAuthentication):
     """The logged-in browser session (the sandbox); CSRF-checked. ``auth`` is None."""
 
     def authenticate_header(self, request: Request) -> str:
-        return 'ApiKey header="x-api-key"'
+        return AUTHENTICATE_HEADER
+
+
+class TaskSessionAuthentication(SandboxSessionAuthentication):
+    """The sandbox's session on the task endpoints: a missing or wrong CSRF token is ``csrf_failed``."""
+
+    def enforce_csrf(self, request: Request) -> None:
+        try:
+            super().enforce_csrf(request)
+        except exceptions.PermissionDenied as exc:
+            raise Forbidden("csrf_failed", "The sandbox session needs a CSRF token (X-CSRFToken header).") from exc

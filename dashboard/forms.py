@@ -6,6 +6,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
+from inference.services.uploads import NAME_PATTERN
+
 
 class SignupForm(UserCreationForm):
     email = forms.EmailField(required=True, help_text="For password resets.")
@@ -34,7 +36,7 @@ class ModelUploadForm(forms.Form):
     """Upload your own model (checked again, and built, by ``inference.services.uploads``)."""
 
     name = forms.RegexField(
-        regex=r"^[a-z0-9_-]{3,100}$", max_length=100,
+        regex=NAME_PATTERN, max_length=100,
         error_messages={"invalid": "3 to 100 characters of a-z, 0-9, _ and -."},
         help_text="How you call it in the API (\"model\": name). Uploading a name again makes a new version.",
     )
