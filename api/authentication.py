@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.authentication import BaseAuthentication, CSRFCheck, SessionAuthentication
 from rest_framework.request import Request
 
 from dashboard.models import UserAPIKey
@@ -54,10 +54,14 @@ class SandboxSessionAuthentication(SessionAuthentication):
 
 
 class TaskSessionAuthentication(SandboxSessionAuthentication):
-    """The sandbox's session on the task endpoints: a missing or wrong CSRF token is ``csrf_failed``."""
+    """The sandbox's session on the task endpoints: a missing or wrong CSRF token is ``csrf_failed``.
+
+    The check reads Django's request, not DRF's: DRF's would parse the body with DRF's parsers to look
+    for a form token, and the task endpoints read the body themselves (``api.parsing.read_body``).
+    """
 
     def enforce_csrf(self, request: Request) -> None:
-        try:
-            super().enforce_csrf(request)
-        except exceptions.PermissionDenied as exc:
-            raise Forbidden("csrf_failed", "The sandbox session needs a CSRF token (X-CSRFToken header).") from exc
+        check = CSRFCheck(lambda _: None)
+        check.process_request(request._request)
+        if check.process_view(request._request, None, (), {}) is not None:
+            raise Forbidden("csrf_failed", "The sandbox session needs a CSRF token (X-CSRFToken header).")
