@@ -23,9 +23,9 @@ ERROR_CLASSES = {name: cls for name, cls in vars(inference.errors).items()
                  if inspect.isclass(cls) and issubclass(cls, ApiError)}
 
 
-def raised_codes() -> list[tuple[str, str, str]]:
-    """(code, ApiError class, where) for every ``SomeError("code", ...)`` or ``SomeError.for_field("code", ...)``
-    in the project's source."""
+def raised_codes() -> list[tuple[str, int, str]]:
+    """(code, status, where) for every ``SomeError("code", ...)`` or ``SomeError.for_field("code", ...)``, and every
+    ``error_response(status, "code", ...)``, in the project's source."""
     found = []
     for folder in SOURCES:
         for path in sorted((ROOT / folder).rglob("*.py")):
@@ -35,23 +35,29 @@ def raised_codes() -> list[tuple[str, str, str]]:
                 if not isinstance(node, ast.Call) or not node.args:
                     continue
                 func = node.func
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                if isinstance(func, ast.Name) and func.id == "error_response" and len(node.args) > 1:
+                    status, code = node.args[0], node.args[1]
+                    if isinstance(status, ast.Constant) and isinstance(code, ast.Constant):
+                        found.append((code.value, status.value, where))
+                    continue
                 if isinstance(func, ast.Attribute) and func.attr == "for_field":
                     func = func.value
                 if not (isinstance(func, ast.Name) and func.id in ERROR_CLASSES):
                     continue
                 first = node.args[0]
                 assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
-                    f"{path.relative_to(ROOT)}:{node.lineno}: an error's code is a literal, so it can be listed")
-                found.append((first.value, func.id, f"{path.relative_to(ROOT)}:{node.lineno}"))
+                    f"{where}: an error's code is a literal, so it can be listed")
+                found.append((first.value, CATEGORY_STATUS[ERROR_CLASSES[func.id].category], where))
     return found
 
 
 def test_every_code_raised_is_listed_with_the_status_it_gets():
     found = raised_codes()
     assert len({code for code, _, _ in found}) >= 15  # the scan sees the services, the API and the ASGI handler
-    for code, class_name, where in found:
+    assert "not_found" in {code for code, _, _ in found}  # error_response(404, "not_found", ...) in api/views.py
+    for code, status, where in found:
         assert code in ERRORS_BY_CODE, f"{where}: {code!r} is not in api.errors.ERROR_CODES"
-        status = CATEGORY_STATUS[ERROR_CLASSES[class_name].category]
         assert ERRORS_BY_CODE[code].status == status, f"{where}: {code!r} is answered {status}"
 
 
