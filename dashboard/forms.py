@@ -35,7 +35,7 @@ class ApiKeyRotateForm(forms.Form):
 
 
 class ModelUploadForm(forms.Form):
-    """Upload your own model (checked again, and built, by ``inference.services.uploads``)."""
+    """Upload your own model (checked again, and built, by ``inference.uploads.services``)."""
 
     name = forms.RegexField(
         regex=NAME_PATTERN, max_length=100,
