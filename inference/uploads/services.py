@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from ..catalog import catalog_get
 from ..models import BuildStatus, ModelVersion, UploadedModel
-from ..registry import kind_get
+from ..registry import format_kinds, kind_get
 from .archive import KIND_FAMILIES, PICKLE_HINT, archive_format, is_pickle_name
 from .paths import folder_remove_if_empty, model_folder, upload_file_path
 from .selectors import UPLOADS_QUEUE_GROUP
@@ -63,8 +63,9 @@ def model_upload_create(*, user: AbstractBaseUser, name: str, task_kind: str, de
     file_format = archive_format(file.name or "")
     if file_format is None:
         raise UploadRejected("a .zip or .tar.gz of a transformers model folder, or a single .gguf file.", field="file")
-    if file_format == "gguf" and task_kind != "text-generation":
-        raise UploadRejected("a .gguf file can only serve text-generation.", field="file")
+    if task_kind not in format_kinds(file_format):  # a .gguf file is a causal-lm model: the kinds that family does
+        raise UploadRejected(f"a .{file_format} file can only serve {', '.join(format_kinds(file_format))}.",
+                             field="file")
     if file.size > settings.UPLOAD_MAX_BYTES:
         raise UploadRejected(f"at most {settings.UPLOAD_MAX_BYTES:,} bytes (got {file.size:,}).", field="file",
                              status=413)
