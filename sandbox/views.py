@@ -81,6 +81,7 @@ def reference(request: HttpRequest, kind_name: str) -> HttpResponse:
         "example": selectors.schema_json(kind.example),
         "response_example": selectors.schema_json(kind.response_example),
         "errors": API_ERRORS,
+        "serving": selectors.kind_serving(kind),
     })
 
 
