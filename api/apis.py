@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from inference import jobs as services
 from inference.jobs import selectors
 from inference.models import InferenceJob, JobStatus, UploadedModel
-from inference.registry import kind_get, public_kinds
+from inference.registry import GGUF_UPLOAD, format_kinds, kind_get, public_kinds
 from inference.uploads import services as upload_services
 from inference.uploads.archive import KIND_FAMILIES
 
@@ -140,7 +140,8 @@ class ModelListApi(ApiView):
     @extend_schema(
         operation_id="models_upload", summary="Upload your own model; it is built (validated) on a worker",
         description=("A zip or tar.gz of a transformers model folder (config.json, safetensors weights, tokenizer "
-                     "files), or a single .gguf file for text-generation. Uploading a name again builds a new "
+                     f"files), or a single .gguf file for {', '.join(format_kinds(GGUF_UPLOAD))}. Uploading a name "
+                     "again builds a new "
                      "version; the previous ready one serves until the new one is ready. Poll "
                      "GET /api/models/<name> for build_status and build_message."),
         request={"multipart/form-data": inline_serializer("ModelUpload", {

@@ -335,6 +335,9 @@ MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=8_000_000)
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
 # A JSON list of model folders installed on this machine by hand (see inference/catalog/local.py).
 LOCAL_MODELS_FILE = env.str("LOCAL_MODELS_FILE", default="")
+# Task kinds beyond inference/kinds/: modules or packages (comma-separated dotted names) whose TaskKind
+# subclasses the registry adds after the tree's own (inference/registry.py).
+TASK_KIND_MODULES = env.list("TASK_KIND_MODULES", default=[])
 
 # API: waiting, bodies, limits, allowance.
 API_WAIT_DEFAULT_S = env.float("API_WAIT_DEFAULT_S", default=30.0)  # then 202 with the job's Location

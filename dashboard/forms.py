@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
-from inference.registry import kind_get
+from inference.registry import GGUF_UPLOAD, format_kinds, kind_get
 from inference.uploads.archive import KIND_FAMILIES
 from inference.uploads.services import NAME_PATTERN
 
@@ -46,8 +46,8 @@ class ModelUploadForm(forms.Form):
     description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
     file = forms.FileField(help_text=(
         "A .zip or .tar.gz of a transformers model folder (config.json, safetensors weights, tokenizer files), "
-        "or a single .gguf file for text-generation. Pickle weights (.bin, .pt, .ckpt, ...) are refused: save "
-        "with model.save_pretrained(path, safe_serialization=True)."))
+        f"or a single .gguf file for {', '.join(format_kinds(GGUF_UPLOAD))}. Pickle weights (.bin, .pt, .ckpt, "
+        "...) are refused: save with model.save_pretrained(path, safe_serialization=True)."))
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

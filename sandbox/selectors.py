@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.templatetags.static import static
 
 from dashboard.selectors import api_key_list
-from inference.catalog import ModelSpec
+from inference.catalog import ModelSpec, catalog_models
 from inference.jobs.selectors import model_list
 from inference.kinds.base import (
     BOOLEAN,
@@ -24,6 +24,7 @@ from inference.kinds.base import (
     TaskKind,
     json_default,
 )
+from inference.registry import kind_families, upload_families, upload_formats
 
 # What the sandbox starts with where it differs from the API's default: the
 # sandbox shows emotion scores on its chips, so it asks for them.
@@ -195,6 +196,25 @@ def response_fields(kind: TaskKind) -> list[tuple[str, str]]:
     """(field, description) of the kind's response, for the pipeline panel and the reference page."""
     properties = kind.response_schema.get("properties", {})
     return [(name, spec.get("description", "")) for name, spec in properties.items()]
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What can run a task kind, from the declarations: for its reference page."""
+
+    operation: str
+    families: tuple[str, ...]  # every family whose backends do the operation
+    models: tuple[str, ...]  # the catalog's models serving it (installed here or not)
+    upload_families: tuple[str, ...]  # the families a user's own model may be
+    upload_suffixes: tuple[str, ...]  # the file names a user's own model may come as: ".zip", ".gguf", ...
+
+
+def kind_serving(kind: TaskKind) -> Serving:
+    return Serving(
+        operation=kind.operation, families=kind_families(kind),
+        models=tuple(spec.id for spec in catalog_models() if kind.name in spec.kinds and not spec.internal),
+        upload_families=upload_families().get(kind.name, ()),
+        upload_suffixes=tuple(f".{fmt}" for fmt in upload_formats(kind)))
 
 
 def schema_json(value: Any) -> str:

@@ -64,6 +64,7 @@ def reference(request: HttpRequest, kind_name: str) -> HttpResponse:
         "example": selectors.schema_json(kind.example),
         "response_example": selectors.schema_json(kind.response_example),
         "errors": [(error.status, error.code, error.description) for error in task_errors()],
+        "serving": selectors.kind_serving(kind),
     })
 
 

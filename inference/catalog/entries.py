@@ -20,7 +20,7 @@ from django.conf import settings
 from inference.backends import bundled
 
 from .local import local_models
-from .specs import ModelSpec
+from .specs import ModelSpec, with_default_kinds
 
 
 def _repo_path(relative: str) -> Callable[[], Path]:
@@ -33,7 +33,7 @@ def _minilm() -> Path:
 
 _COMMON_TEXT = {"languages": ["English"]}
 
-MODELS: tuple[ModelSpec, ...] = (
+_DECLARED: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="emotion-minilm-goemotions", name="Emotion (MiniLM, GoEmotions)", family="sequence-classifier",
         kinds=("emotion",), source="bundled", locate=_repo_path("inference/weights/emotion-minilm-goemotions"),
@@ -156,6 +156,8 @@ MODELS: tuple[ModelSpec, ...] = (
         locate=lambda: Path(settings.BASE_DIR), queue_group="control",
     ),
 )
+# Each entry also serves the kinds that name it as their default model (``with_default_kinds``).
+MODELS: tuple[ModelSpec, ...] = tuple(with_default_kinds(spec) for spec in _DECLARED)
 
 _BY_ID: dict[str, ModelSpec] = {spec.id: spec for spec in MODELS}
 

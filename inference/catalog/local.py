@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .specs import ModelSpec
+from .specs import ModelSpec, with_default_kinds
 
 _local: dict[str, ModelSpec] = {}
 _local_stamp: tuple[str, float] | None = None
@@ -31,11 +31,11 @@ def local_models() -> dict[str, ModelSpec]:
         _local = {}
         for entry in entries:
             folder = Path(entry["path"])
-            _local[entry["id"]] = ModelSpec(
+            _local[entry["id"]] = with_default_kinds(ModelSpec(
                 id=entry["id"], name=entry.get("name", entry["id"]), family=entry["family"],
                 kinds=tuple(entry["kinds"]), description=entry.get("description", "A locally installed model."),
                 source="local", locate=lambda folder=folder: folder, options=entry.get("options", {}),
                 details=entry.get("details", {}), revision=str(entry.get("revision", "1")),
-            )
+            ))
         _local_stamp = stamp
     return _local

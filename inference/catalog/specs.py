@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from inference.backends.gguf_cache import gguf_cache_folder
+from inference.registry import kinds_defaulting_to
 from inference.uploads.paths import model_cache_dir
 
 
@@ -94,6 +95,13 @@ class ModelSpec:
         if str(folder).endswith(".gguf"):
             return gguf_cache_folder(Path(folder), model_cache_dir(folder))
         return Path(folder)
+
+
+def with_default_kinds(spec: ModelSpec) -> ModelSpec:
+    """``spec`` also serving the task kinds that name it as their default model (a new kind's file is
+    enough to put it on a catalog model), after the kinds its entry lists."""
+    extra = tuple(name for name in kinds_defaulting_to(spec.id) if name not in spec.kinds)
+    return replace(spec, kinds=(*spec.kinds, *extra)) if extra else spec
 
 
 UPLOAD_KEY_PREFIX = "upload:"

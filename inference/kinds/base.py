@@ -225,10 +225,13 @@ class ItemResult:
 class TaskKind:
     """Base of every task kind; a subclass in ``inference/kinds/<kind>.py`` fills it in.
 
-    Subclasses set the class attributes and implement ``run``. ``run`` gets
-    the backend and a list of cleaned inputs (one per job) and returns one
-    ``ItemResult`` per input, in order: a batch of jobs is one call, one
-    forward pass where the backend allows it.
+    Subclasses set the class attributes and implement ``forward``, and where they need to,
+    ``preprocess`` and ``postprocess`` (the split of transformers' pipelines). ``run``,
+    written once here, takes a batch of jobs (their cleaned inputs) as one flat list of
+    items: a job whose ``item_params`` hold lists is as many items as the lists are long.
+    It preprocesses each item, calls ``forward`` once for the whole list (one forward pass
+    where the backend allows it), postprocesses each item's output and gives each job its
+    ``ItemResult``: a list in gives a list out (``join``).
     """
 
     name: ClassVar[str]
@@ -251,6 +254,10 @@ class TaskKind:
     # just the result at the end); the sandbox streams only then.
     stream_text_when: ClassVar[dict[str, Any]] = {}
     ranges: ClassVar[tuple[Range, ...]] = ()  # pairs of parameters kept in order, low <= high
+    # The ``many`` parameters whose values are the job's items: given as lists (paired, of one length), the job
+    # is one item per position, and its response holds a list where it would hold one value.
+    item_params: ClassVar[tuple[str, ...]] = ()
+    order: ClassVar[int] = 1000  # where the kind is listed (API, sandbox, README): by order, then name
 
     # -- declaration helpers -------------------------------------------------
     def param(self, name: str) -> Param:
@@ -318,8 +325,62 @@ class TaskKind:
         return None
 
     # -- running -------------------------------------------------------------
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
+    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], *,
+            on_text: Callable[[int, str], None] | None = None, **context: Any) -> list[ItemResult]:
+        """One ``ItemResult`` per job of the batch ``inputs``, in order.
+
+        ``on_text`` (streaming) reaches ``forward`` only when the batch is one job of one item: a
+        stream carries one text as it is written.
+        """
+        rows, shapes = flatten(inputs, *self.item_params) if self.item_params else ([()] * len(inputs),
+                                                                                   [None] * len(inputs))
+        counts = [1 if shape is None else shape for shape in shapes]
+        job_of_item = [job for job, count in zip(inputs, counts, strict=True) for _ in range(count)]
+        items = [self.preprocess({**job, **dict(zip(self.item_params, row, strict=True))})
+                 for job, row in zip(job_of_item, rows, strict=True)]
+        streaming = on_text if len(inputs) == 1 and shapes[0] is None else None
+        if streaming is not None:
+            context["on_text"] = streaming
+        outputs = list(self.forward(backend, items, **context))
+        if len(outputs) != len(items):
+            raise RuntimeError(f"{self.name}: forward returned {len(outputs)} outputs for {len(items)} items")
+        results = [_item_result(self.postprocess(output, item)) for output, item in zip(outputs, items, strict=True)]
+        return [self.join(value, job) if isinstance(value, list) else value
+                for value, job in zip(unflatten(results, shapes), inputs, strict=True)]
+
+    def preprocess(self, item: dict[str, Any]) -> Any:
+        """One item as ``forward`` takes it: the job's cleaned input, each item parameter holding one value
+        (decode an image, build a prompt). By default the item as it is."""
+        return item
+
+    def forward(self, backend: Any, items: list[Any], **context: Any) -> Sequence[Any]:
+        """Run the backend's operation on the whole batch of preprocessed items: one output per item."""
         raise NotImplementedError
+
+    def postprocess(self, output: Any, item: Any) -> dict[str, Any] | ItemResult:
+        """One item's response body (or an ``ItemResult``, with an error or token counts) from its output.
+        By default the output is the body."""
+        return output
+
+    def join(self, results: list[ItemResult], job: dict[str, Any]) -> ItemResult:
+        """A job given lists: its items' results as one, each response field a list of the items' values.
+        The first item that failed fails the job; token counts add up, finish reasons follow in order."""
+        failed = next((result for result in results if result.error is not None), None)
+        if failed is not None:
+            return ItemResult(error=failed.error)
+        outputs = [result.output or {} for result in results]
+        fields = list(dict.fromkeys(name for output in outputs for name in output))
+        joined = ItemResult(output={name: [output.get(name) for output in outputs] for name in fields})
+        for counted in ("prompt_tokens", "completion_tokens"):
+            values = [getattr(result, counted) for result in results if getattr(result, counted) is not None]
+            setattr(joined, counted, sum(values) if values else None)
+        reasons = [result.finish_reasons for result in results if result.finish_reasons is not None]
+        joined.finish_reasons = [reason for item in reasons for reason in item] if reasons else None
+        return joined
+
+
+def _item_result(value: dict[str, Any] | ItemResult) -> ItemResult:
+    return value if isinstance(value, ItemResult) else ItemResult(output=value)
 
 
 def _clean_value(p: Param, value: Any, count_tokens: Callable[[str], int] | None) -> Any:

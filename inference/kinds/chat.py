@@ -46,6 +46,7 @@ class Chat(TaskKind):
     operation = "chat"
     renderer = "chat"
     streams = True
+    order = 30
     default_model = "smollm2-135m-instruct"
     cost_bound = CostBound(
         unit="new tokens", formula="n × max_tokens", setting="GENERATION_MAX_TOKENS_PER_REQUEST",
@@ -108,19 +109,16 @@ class Chat(TaskKind):
         """Only jobs with the same sampling parameters share a generate() call."""
         return tuple(sorted((k, repr(v)) for k, v in cleaned.items() if k not in ("messages", "stream")))
 
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], *,
-            on_text: Callable[[int, str], None] | None = None, **context: Any) -> list[ItemResult]:
-        stream = None
-        if on_text is not None and len(inputs) == 1:
-            stream = lambda _p, _g, text: on_text(0, text)  # noqa: E731
-        results = backend.chat([item["messages"] for item in inputs], generation_params(inputs[0]), on_text=stream)
-        items = []
-        for result in results:
-            usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
-                     "total_tokens": result.prompt_tokens + result.completion_tokens}
-            choices = [{"message": {"role": "assistant", "content": g.text.strip()}, "finish_reason": g.finish_reason}
-                       for g in result.generations]
-            items.append(ItemResult(output={"choices": choices, "usage": usage},
-                                    prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
-                                    finish_reasons=[choice["finish_reason"] for choice in choices]))
-        return items
+    def forward(self, backend: Any, items: list[dict[str, Any]], *,
+                on_text: Callable[[int, str], None] | None = None, **context: Any) -> Sequence[Any]:
+        stream = None if on_text is None else lambda _p, _g, text: on_text(0, text)
+        return backend.chat([item["messages"] for item in items], generation_params(items[0]), on_text=stream)
+
+    def postprocess(self, result: Any, item: dict[str, Any]) -> ItemResult:
+        usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+                 "total_tokens": result.prompt_tokens + result.completion_tokens}
+        choices = [{"message": {"role": "assistant", "content": g.text.strip()}, "finish_reason": g.finish_reason}
+                   for g in result.generations]
+        return ItemResult(output={"choices": choices, "usage": usage}, prompt_tokens=result.prompt_tokens,
+                          completion_tokens=result.completion_tokens,
+                          finish_reasons=[choice["finish_reason"] for choice in choices])

@@ -32,15 +32,12 @@ class Echo(TaskKind):
     response_schema = {"type": "object", "properties": {"output": {"type": "string"}}}
     response_example = {"output": "hello"}
 
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
-        results = []
-        for item in inputs:
+    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+        results: list[Any] = []
+        for item in items:
             if item["sleep_ms"]:
                 until = time.monotonic() + item["sleep_ms"] / 1000
                 while time.monotonic() < until and not should_stop():  # stops like a generation would
                     time.sleep(min(0.02, max(0.0, until - time.monotonic())))
-            if item["fail"]:
-                results.append(ItemResult(error=item["fail"]))
-            else:
-                results.append(ItemResult(output={"output": backend.echo(item["text"])}))
+            results.append(ItemResult(error=item["fail"]) if item["fail"] else {"output": backend.echo(item["text"])})
         return results

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import BOOLEAN, STRING, ItemResult, Param, TaskKind, flatten, rounded, unflatten
+from .base import BOOLEAN, STRING, Param, TaskKind, rounded
 
 
 class Emotion(TaskKind):
@@ -24,6 +24,8 @@ class Emotion(TaskKind):
     )
     operation = "emotion_scores"
     renderer = "labels"
+    item_params = ("text",)
+    order = 10
     default_model = "emotion-minilm-goemotions"
     params = (
         Param("text", STRING, "The text to classify, or a list of texts.", max_chars=2000, max_tokens=256,
@@ -45,20 +47,13 @@ class Emotion(TaskKind):
     }
     response_example = {"emotion": "disgust"}
 
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
-        rows, shapes = flatten(inputs, "text")
-        scores = backend.emotion_scores([text for (text,) in rows])
+    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
         thresholds = getattr(backend, "thresholds", {}) or {}
-        labels = [decide(s, thresholds) for s in scores]
-        per_job_labels = unflatten(labels, shapes)
-        per_job_scores = unflatten([rounded(s) for s in scores], shapes)
-        results = []
-        for item, emotion, score in zip(inputs, per_job_labels, per_job_scores, strict=True):
-            output: dict[str, Any] = {"emotion": emotion}
-            if item["scores"]:
-                output["scores"] = score
-            results.append(ItemResult(output=output))
-        return results
+        return [(decide(scores, thresholds), scores) for scores in backend.emotion_scores([i["text"] for i in items])]
+
+    def postprocess(self, output: tuple[str, dict[str, float]], item: dict[str, Any]) -> dict[str, Any]:
+        emotion, scores = output
+        return {"emotion": emotion, "scores": rounded(scores)} if item["scores"] else {"emotion": emotion}
 
 
 def decide(scores: dict[str, float], thresholds: dict[str, float]) -> str:

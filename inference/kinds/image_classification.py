@@ -14,7 +14,7 @@ from typing import Any
 
 from inference.inputs.images import decode_image
 
-from .base import IMAGE, INTEGER, STRING_LIST, ItemResult, Param, TaskKind, flatten, rounded, unflatten
+from .base import IMAGE, INTEGER, STRING_LIST, ItemResult, Param, TaskKind, rounded
 
 
 class ImageClassification(TaskKind):
@@ -29,6 +29,8 @@ class ImageClassification(TaskKind):
     )
     operation = "image_label_scores"
     renderer = "probabilities"
+    item_params = ("image",)
+    order = 40
     default_model = "efficientnet-lite0"
     params = (
         Param("image", IMAGE, "The image: a base64 data URI, or a file in a multipart upload.", many=True,
@@ -54,49 +56,49 @@ class ImageClassification(TaskKind):
     }
     response_example = {"probabilities": {"cat": 0.97, "dog": 0.03}}
 
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
-        rows, shapes = flatten(inputs, "image")
-        per_job_counts = [1 if s is None else s for s in shapes]
-        images = [decode_image(image) for (image,) in rows]
-        labels_per_row = [item["labels"] for item, n in zip(inputs, per_job_counts, strict=True) for _ in range(n)]
-        top_k_per_row = [item["top_k"] for item, n in zip(inputs, per_job_counts, strict=True) for _ in range(n)]
+    def preprocess(self, item: dict[str, Any]) -> Any:
+        return {**item, "image": decode_image(item["image"])}
 
-        outcomes: list[tuple[dict[str, float], list[str]] | None] = [None] * len(images)
-        with_labels = [i for i, labels in enumerate(labels_per_row) if labels]
-        without = [i for i, labels in enumerate(labels_per_row) if not labels]
+    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+        """Per image (probabilities, unmatched labels): over its labels, or its top_k classes without."""
+        outputs: list[Any] = [None] * len(items)
+        with_labels = [i for i, item in enumerate(items) if item["labels"]]
+        without = [i for i, item in enumerate(items) if not item["labels"]]
         if with_labels:
-            scored = backend.image_label_scores([images[i] for i in with_labels],
-                                                [labels_per_row[i] for i in with_labels])
+            scored = backend.image_label_scores([items[i]["image"] for i in with_labels],
+                                                [items[i]["labels"] for i in with_labels])
             for i, outcome in zip(with_labels, scored, strict=True):
-                outcomes[i] = outcome
-        if without:
-            if not backend.supports("classify_images"):
-                return [ItemResult(error="labels: this model is zero-shot; give the labels to choose among")
-                        for _ in inputs]
-            top_k = max(top_k_per_row[i] for i in without)
-            classified = backend.classify_images([images[i] for i in without], top_k)
+                outputs[i] = outcome
+        if without and not backend.supports("classify_images"):
+            for i in without:
+                outputs[i] = ItemResult(error="labels: this model is zero-shot; give the labels to choose among")
+        elif without:
+            top_k = max(items[i]["top_k"] for i in without)
+            classified = backend.classify_images([items[i]["image"] for i in without], top_k)
             for i, scores in zip(without, classified, strict=True):
-                best = dict(sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[: top_k_per_row[i]])
+                best = dict(sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[: items[i]["top_k"]])
                 total = sum(best.values()) or 1.0
-                outcomes[i] = ({k: v / total for k, v in best.items()}, [])
+                outputs[i] = ({k: v / total for k, v in best.items()}, [])
+        return outputs
 
-        per_job = unflatten(outcomes, shapes)
-        results = []
-        for value in per_job:
-            items = value if isinstance(value, list) else [value]
-            if any(not probabilities for probabilities, _ in items):
-                unmatched = sorted({label for _, missing in items for label in missing})
-                results.append(ItemResult(error=(
-                    f"labels: none of {', '.join(unmatched)} matches a class this model knows (ImageNet's 1,000 "
-                    "classes). Free-form labels need a zero-shot model such as CLIP.")))
-                continue
-            shaped = [(_sorted(rounded(p)), missing) for p, missing in items]
-            output: dict[str, Any] = {"probabilities": [p for p, _ in shaped] if isinstance(value, list)
-                                      else shaped[0][0]}
-            if any(missing for _, missing in shaped):
-                output["unmatched"] = [m for _, m in shaped] if isinstance(value, list) else shaped[0][1]
-            results.append(ItemResult(output=output))
-        return results
+    def postprocess(self, output: Any, item: dict[str, Any]) -> dict[str, Any] | ItemResult:
+        if isinstance(output, ItemResult):
+            return output
+        probabilities, missing = output
+        if not probabilities:
+            return ItemResult(error=(
+                f"labels: none of {', '.join(sorted(set(missing)))} matches a class this model knows (ImageNet's "
+                "1,000 classes). Free-form labels need a zero-shot model such as CLIP."))
+        body: dict[str, Any] = {"probabilities": _sorted(rounded(probabilities))}
+        if missing:
+            body["unmatched"] = missing
+        return body
+
+    def join(self, results: list[ItemResult], job: dict[str, Any]) -> ItemResult:
+        joined = super().join(results, job)
+        if joined.output is not None and "unmatched" in joined.output:  # an image with all labels matched: []
+            joined.output["unmatched"] = [missing or [] for missing in joined.output["unmatched"]]
+        return joined
 
 
 def _sorted(probabilities: dict[str, float]) -> dict[str, float]:

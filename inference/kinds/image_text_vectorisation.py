@@ -7,7 +7,7 @@ from typing import Any
 
 from inference.inputs.images import decode_image
 
-from .base import IMAGE, STRING, ItemResult, Param, TaskKind, check_paired, flatten, unflatten
+from .base import IMAGE, STRING, Param, TaskKind, check_paired
 from .vectorisation import VECTOR_RESPONSE, rounded_vector
 
 
@@ -21,6 +21,8 @@ class ImageTextVectorisation(TaskKind):
     )
     operation = "embed_image_texts"
     renderer = "vector"
+    item_params = ("image", "text")
+    order = 100
     default_model = "clip-vit-base-patch32"
     params = (
         Param("image", IMAGE, "The image: a base64 data URI, or a file in a multipart upload.", many=True,
@@ -35,8 +37,9 @@ class ImageTextVectorisation(TaskKind):
     def check(self, cleaned: dict[str, Any], given: set[str]) -> None:
         check_paired(cleaned, "image", "text")
 
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
-        rows, shapes = flatten(inputs, "image", "text")
-        vectors = backend.embed_image_texts([decode_image(img) for img, _ in rows], [text for _, text in rows])
-        return [ItemResult(output={"vector": value}) for value in unflatten([rounded_vector(v) for v in vectors],
-                                                                           shapes)]
+    def preprocess(self, item: dict[str, Any]) -> Any:
+        return decode_image(item["image"]), item["text"]
+
+    def forward(self, backend: Any, items: list[Any], **context: Any) -> Sequence[Any]:
+        vectors = backend.embed_image_texts([image for image, _ in items], [text for _, text in items])
+        return [{"vector": rounded_vector(v)} for v in vectors]

@@ -7,7 +7,7 @@ from typing import Any
 
 from inference.inputs.images import decode_image
 
-from .base import IMAGE, ItemResult, Param, TaskKind, flatten, unflatten
+from .base import IMAGE, Param, TaskKind
 from .vectorisation import VECTOR_RESPONSE, rounded_vector
 
 
@@ -21,6 +21,8 @@ class ImageVectorisation(TaskKind):
     )
     operation = "embed_images"
     renderer = "vector"
+    item_params = ("image",)
+    order = 90
     default_model = "efficientnet-lite0"
     params = (
         Param("image", IMAGE, "The image: a base64 data URI, or a file in a multipart upload.", many=True,
@@ -30,7 +32,8 @@ class ImageVectorisation(TaskKind):
     response_schema = VECTOR_RESPONSE
     response_example = {"vector": [0.0123, -0.0456, 0.0789]}
 
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
-        rows, shapes = flatten(inputs, "image")
-        vectors = [rounded_vector(v) for v in backend.embed_images([decode_image(img) for (img,) in rows])]
-        return [ItemResult(output={"vector": value}) for value in unflatten(vectors, shapes)]
+    def preprocess(self, item: dict[str, Any]) -> Any:
+        return decode_image(item["image"])
+
+    def forward(self, backend: Any, items: list[Any], **context: Any) -> Sequence[Any]:
+        return [{"vector": rounded_vector(v)} for v in backend.embed_images(items)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import STRING, InputError, ItemResult, Param, TaskKind, check_paired, flatten, unflatten
+from .base import STRING, InputError, Param, TaskKind, check_paired
 
 
 class QA(TaskKind):
@@ -22,6 +22,8 @@ class QA(TaskKind):
     )
     operation = "answer"
     renderer = "answer"
+    item_params = ("question", "context")
+    order = 60
     default_model = "smollm2-135m-instruct"
     params = (
         Param("question", STRING, "The question, or a list of questions.", max_chars=1000, max_tokens=256,
@@ -52,10 +54,7 @@ class QA(TaskKind):
         if len(cleaned["prev_q"] or []) != len(cleaned["prev_a"] or []):
             raise InputError("prev_a", "give one answer in prev_a for each question in prev_q")
 
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
-        rows, shapes = flatten(inputs, "question", "context")
-        counts = [1 if s is None else s for s in shapes]
-        histories = [list(zip(item["prev_q"] or [], item["prev_a"] or [], strict=True))
-                     for item, n in zip(inputs, counts, strict=True) for _ in range(n)]
-        answers = backend.answer([q for q, _ in rows], [c for _, c in rows], histories)
-        return [ItemResult(output={"answer": value}) for value in unflatten([a.strip() for a in answers], shapes)]
+    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+        histories = [list(zip(item["prev_q"] or [], item["prev_a"] or [], strict=True)) for item in items]
+        answers = backend.answer([item["question"] for item in items], [item["context"] for item in items], histories)
+        return [{"answer": answer.strip()} for answer in answers]

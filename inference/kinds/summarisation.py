@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import STRING, ItemResult, Param, TaskKind, flatten, unflatten
+from .base import STRING, Param, TaskKind
 
 
 class Summarisation(TaskKind):
@@ -18,6 +18,8 @@ class Summarisation(TaskKind):
     )
     operation = "summarise"
     renderer = "text"
+    item_params = ("text",)
+    order = 70
     default_model = "smollm2-135m-instruct"
     params = (
         Param("text", STRING, "The text to summarise, or a list of texts.", max_chars=10000, max_tokens=2048,
@@ -36,7 +38,5 @@ class Summarisation(TaskKind):
     }
     response_example = {"summary": "The council voted to build bicycle lanes in the centre next spring."}
 
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
-        rows, shapes = flatten(inputs, "text")
-        summaries = backend.summarise([text for (text,) in rows])
-        return [ItemResult(output={"summary": value}) for value in unflatten([s.strip() for s in summaries], shapes)]
+    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+        return [{"summary": summary.strip()} for summary in backend.summarise([item["text"] for item in items])]

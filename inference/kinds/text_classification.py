@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import STRING, STRING_LIST, ItemResult, Param, TaskKind, flatten, rounded, unflatten
+from .base import STRING, STRING_LIST, Param, TaskKind, rounded
 
 
 class TextClassification(TaskKind):
@@ -22,6 +22,8 @@ class TextClassification(TaskKind):
     )
     operation = "text_label_scores"
     renderer = "probabilities"
+    item_params = ("text",)
+    order = 50
     default_model = "all-minilm-l6-v2"
     params = (
         Param("text", STRING, "The text to classify, or a list of texts.", max_chars=5000, max_tokens=512,
@@ -41,10 +43,7 @@ class TextClassification(TaskKind):
     }
     response_example = {"probabilities": {"sports": 0.71, "cooking": 0.17, "technology": 0.07, "politics": 0.05}}
 
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
-        rows, shapes = flatten(inputs, "text")
-        counts = [1 if s is None else s for s in shapes]
-        labels = [item["labels"] for item, n in zip(inputs, counts, strict=True) for _ in range(n)]
-        scores = backend.text_label_scores([text for (text,) in rows], labels)
-        ordered = [dict(sorted(rounded(s).items(), key=lambda kv: kv[1], reverse=True)) for s in scores]
-        return [ItemResult(output={"probabilities": value}) for value in unflatten(ordered, shapes)]
+    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+        scores = backend.text_label_scores([item["text"] for item in items], [item["labels"] for item in items])
+        return [{"probabilities": dict(sorted(rounded(s).items(), key=lambda kv: kv[1], reverse=True))}
+                for s in scores]

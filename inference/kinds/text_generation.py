@@ -23,8 +23,6 @@ from .base import (
     Param,
     Range,
     TaskKind,
-    flatten,
-    unflatten,
 )
 
 MAX_NEW_TOKENS = 512
@@ -67,6 +65,8 @@ class TextGeneration(TaskKind):
     operation = "generate"
     renderer = "generations"
     streams = True
+    item_params = ("text",)
+    order = 20
     # backends/generation.py streams text for one sequence without beams; otherwise the stream sends the end only
     stream_text_when = {"num_generations": 1, "num_beams": 1}
     # a max_length below the default min_length lowers it; a given min_length above max_length is refused
@@ -130,23 +130,18 @@ class TextGeneration(TaskKind):
         """Only jobs with the same generation parameters share a generate() call."""
         return tuple(sorted((k, repr(v)) for k, v in cleaned.items() if k not in ("text", "stream")))
 
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], *,
-            on_text: Callable[[int, str], None] | None = None, **context: Any) -> list[ItemResult]:
-        params = {k: v for k, v in inputs[0].items() if k not in ("text", "stream")}
-        rows, shapes = flatten(inputs, "text")
-        prompts = [text for (text,) in rows]
+    def forward(self, backend: Any, items: list[dict[str, Any]], *,
+                on_text: Callable[[int, str], None] | None = None, **context: Any) -> Sequence[Any]:
+        params = {k: v for k, v in items[0].items() if k not in ("text", "stream")}  # one batch, one set of params
+        prompts = [item["text"] for item in items]
         stream = None
-        if on_text is not None and len(inputs) == 1 and shapes[0] is None:
+        if on_text is not None:
             prefix = prompts[0]
             stream = lambda _p, _g, text: on_text(0, prefix + text)  # noqa: E731
-        results = backend.generate_counted(prompts, params, on_text=stream)
-        outputs = [[prompt + text for text in result.texts] for prompt, result in zip(prompts, results, strict=True)]
-        values = [texts if params["num_generations"] > 1 else texts[0] for texts in outputs]
-        per_job = unflatten(results, shapes)
-        return [
-            ItemResult(output={"output": value}, prompt_tokens=sum(r.prompt_tokens for r in mine),
-                       completion_tokens=sum(r.completion_tokens for r in mine),
-                       finish_reasons=[g.finish_reason for r in mine for g in r.generations])
-            for value, mine in zip(unflatten(values, shapes), (r if isinstance(r, list) else [r] for r in per_job),
-                                   strict=True)
-        ]
+        return backend.generate_counted(prompts, params, on_text=stream)
+
+    def postprocess(self, result: Any, item: dict[str, Any]) -> ItemResult:
+        outputs = [item["text"] + text for text in result.texts]
+        return ItemResult(output={"output": outputs if item["num_generations"] > 1 else outputs[0]},
+                          prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+                          finish_reasons=[g.finish_reason for g in result.generations])

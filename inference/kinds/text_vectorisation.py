@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import STRING, ItemResult, Param, TaskKind, flatten, unflatten
+from .base import STRING, Param, TaskKind
 from .vectorisation import VECTOR_RESPONSE, rounded_vector
 
 
@@ -20,6 +20,8 @@ class TextVectorisation(TaskKind):
     )
     operation = "embed_texts"
     renderer = "vector"
+    item_params = ("text",)
+    order = 80
     default_model = "all-minilm-l6-v2"
     params = (
         Param("text", STRING, "The text, or a list of texts.", max_chars=5000, max_tokens=512, many=True,
@@ -29,7 +31,5 @@ class TextVectorisation(TaskKind):
     response_schema = VECTOR_RESPONSE
     response_example = {"vector": [0.0123, -0.0456, 0.0789]}
 
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
-        rows, shapes = flatten(inputs, "text")
-        vectors = [rounded_vector(v) for v in backend.embed_texts([text for (text,) in rows])]
-        return [ItemResult(output={"vector": value}) for value in unflatten(vectors, shapes)]
+    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+        return [{"vector": rounded_vector(v)} for v in backend.embed_texts([item["text"] for item in items])]

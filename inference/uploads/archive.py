@@ -25,23 +25,15 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from ..registry import GGUF_UPLOAD, upload_families
+
 PICKLE_SUFFIXES = (".bin", ".pt", ".pkl", ".ckpt", ".pth", ".pickle", ".joblib")
-ARCHIVE_FORMATS = {".zip": "zip", ".tar.gz": "tar.gz", ".tgz": "tar.gz", ".gguf": "gguf"}
+ARCHIVE_FORMATS = {".zip": "zip", ".tar.gz": "tar.gz", ".tgz": "tar.gz", ".gguf": GGUF_UPLOAD}
 GGUF_FILE = "model.gguf"
 
-# Which model families may serve each task kind (the first is preferred).
-KIND_FAMILIES: dict[str, tuple[str, ...]] = {
-    "emotion": ("sequence-classifier",),
-    "text-classification": ("nli", "sentence-encoder"),
-    "text-vectorisation": ("sentence-encoder",),
-    "text-generation": ("causal-lm", "seq2seq"),
-    "chat": ("causal-lm",),
-    "qa": ("extractive-qa", "causal-lm", "seq2seq"),
-    "summarisation": ("seq2seq", "causal-lm"),
-    "image-classification": ("clip",),
-    "image-vectorisation": ("clip",),
-    "image-text-vectorisation": ("clip",),
-}
+# Which model families a user's model may be for each task kind: derived from the kinds' operations and the
+# families' (inference/registry.py), never written by hand.
+KIND_FAMILIES: dict[str, tuple[str, ...]] = upload_families()
 
 PICKLE_HINT = (
     "Weights in pickle formats (.bin, .pt, .pkl, .ckpt, .pth) are refused because loading them can run code. "
@@ -144,7 +136,7 @@ def unpack_upload(*, upload: Path, file_format: str, dest: Path, max_files: int,
     Raises ``UploadInvalid``; the caller removes ``dest`` then.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    if file_format == "gguf":
+    if file_format == GGUF_UPLOAD:
         with open(upload, "rb") as source:
             if source.read(4) != b"GGUF":
                 raise UploadInvalid("The file is not a GGUF model (it does not start with the GGUF magic bytes).")

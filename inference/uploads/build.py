@@ -26,7 +26,7 @@ from PIL import Image
 from ..catalog import ModelSpec
 from ..kinds.base import IMAGE
 from ..models import ACTIVE_STATUSES, BuildStatus, InferenceJob, ModelVersion, UploadedModel
-from ..registry import kind_get
+from ..registry import FOLDER_UPLOADS, kind_families, kind_get
 from ..runtime.running import build_tracked, heartbeat_stale_before
 from .archive import UploadInvalid, check_folder, unpack_upload
 from .paths import (
@@ -73,7 +73,7 @@ def _build(version: ModelVersion, started: datetime) -> ModelVersion | None:
             shutil.rmtree(folder)
         path = unpack_upload(upload=upload, file_format=version.file_format, dest=folder,
                              max_files=settings.UPLOAD_MAX_FILES, max_unpacked=settings.UPLOAD_MAX_UNPACKED_BYTES)
-        family = "causal-lm" if version.file_format == "gguf" else check_folder(path, version.task_kind)
+        family = _upload_family(path, version)
         run_example(model_id=model.name, path=version_model_path(version), family=family,
                     kind_name=version.task_kind, options={}, cache_dir=model_cache_dir(folder))
     except Exception as exc:  # every failure is the version's outcome, told to its owner
@@ -96,6 +96,18 @@ def _build(version: ModelVersion, started: datetime) -> ModelVersion | None:
     superseded_versions_remove(model=model)
     version.refresh_from_db()
     return version
+
+
+def _upload_family(path: Path, version: ModelVersion) -> str:
+    """The family of an unpacked upload: a folder's config says it; a single file's format names it (GGUF:
+    the family declaring that upload format, ``inference/registry.py``)."""
+    if version.file_format in FOLDER_UPLOADS:
+        return check_folder(path, version.task_kind)
+    kind = kind_get(version.task_kind)
+    families = kind_families(kind, file_format=version.file_format) if kind is not None else ()
+    if not families:
+        raise UploadInvalid(f"A .{version.file_format} file cannot serve the task kind {version.task_kind}.")
+    return families[0]
 
 
 def superseded_versions_remove(*, model: UploadedModel) -> int:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from ..catalog import catalog_get
 from ..errors import Forbidden, InvalidInput, TooLarge
 from ..models import BuildStatus, ModelVersion, UploadedModel
-from ..registry import kind_get
+from ..registry import format_kinds, kind_get
 from .archive import KIND_FAMILIES, PICKLE_HINT, archive_format, is_pickle_name
 from .paths import folder_remove_if_empty, model_folder, upload_file_path
 from .selectors import UPLOADS_QUEUE_GROUP
@@ -55,8 +55,9 @@ def model_upload_create(*, user: AbstractBaseUser, name: str, task_kind: str, de
     if file_format is None:
         raise InvalidInput.for_field("invalid", "file",
                                      "a .zip or .tar.gz of a transformers model folder, or a single .gguf file.")
-    if file_format == "gguf" and task_kind != "text-generation":
-        raise InvalidInput.for_field("invalid", "file", "a .gguf file can only serve text-generation.")
+    if task_kind not in format_kinds(file_format):  # a .gguf file is a causal-lm model: the kinds that family does
+        raise InvalidInput.for_field("invalid", "file",
+                                     f"a .{file_format} file can only serve {', '.join(format_kinds(file_format))}.")
     if file.size > settings.UPLOAD_MAX_BYTES:
         raise TooLarge.for_field("payload_too_large", "file",
                                  f"at most {settings.UPLOAD_MAX_BYTES:,} bytes (got {file.size:,}).")
