@@ -14,10 +14,11 @@ from django.core.management.base import CommandError
 
 from inference.backends.base import LoadTarget
 from inference.catalog import MODELS
+from inference.errors import InvalidInput
 from inference.kinds.base import ItemResult, TaskKind
 from inference.registry import FAMILIES, KINDS, _kinds, backend_class, format_kinds, kinds_discover, upload_formats
 from inference.uploads.archive import ARCHIVE_FORMATS, KIND_FAMILIES
-from inference.uploads.services import UploadRejected, model_upload_create
+from inference.uploads.services import model_upload_create
 
 KINDS_DIR = Path(__file__).resolve().parents[2] / "inference" / "kinds"
 
@@ -83,11 +84,11 @@ def test_a_gguf_file_serves_the_kinds_of_causal_lm_models():
 
 @pytest.mark.django_db
 def test_a_gguf_upload_for_another_kind_is_refused_naming_the_kinds_it_can_serve(user):
-    with pytest.raises(UploadRejected) as refused:
+    with pytest.raises(InvalidInput) as refused:
         model_upload_create(user=user, name="my-gguf", task_kind="emotion", description="",
                             file=SimpleUploadedFile("model.gguf", b"GGUF" + b"\0" * 16))
     assert refused.value.field == "file"
-    assert refused.value.message == "a .gguf file can only serve text-generation, chat, qa, summarisation."
+    assert refused.value.problem == "a .gguf file can only serve text-generation, chat, qa, summarisation."
 
 
 class _Counting(TaskKind):
