@@ -67,7 +67,8 @@ def test_chat_completion_is_a_chat_job_with_the_tokenizers_counts(client, celery
 
 
 def test_chat_accepts_text_parts_and_max_completion_tokens(client, celery_worker):
-    messages = [{"role": "user", "content": [{"type": "text", "text": "Once upon"}, {"type": "text", "text": "a time"}]}]
+    parts = [{"type": "text", "text": "Once upon"}, {"type": "text", "text": "a time"}]
+    messages = [{"role": "user", "content": parts}]
     completion = client.chat.completions.create(model="tiny-chat", messages=messages, max_completion_tokens=1,
                                                 temperature=0)
     assert completion.usage.completion_tokens == 1
