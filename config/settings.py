@@ -148,12 +148,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    "staticfiles": {"BACKEND": "config.storage.StaticFilesStorage"
                     if env.bool("STATIC_MANIFEST", default=not DEBUG)
                     else "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Without collected files (tests, development), serve straight from static/.
-WHITENOISE_USE_FINDERS = not STORAGES["staticfiles"]["BACKEND"].startswith("whitenoise")
+WHITENOISE_USE_FINDERS = STORAGES["staticfiles"]["BACKEND"] != "config.storage.StaticFilesStorage"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 
 # Security: production-grade unless DEBUG is on.

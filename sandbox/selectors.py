@@ -11,7 +11,18 @@ from django.templatetags.static import static
 
 from dashboard.selectors import api_key_list
 from inference.catalog import ModelSpec
-from inference.kinds.base import BOOLEAN, IMAGE, INTEGER, NUMBER, STRING, STRING_LIST, Param, TaskKind, json_default
+from inference.kinds.base import (
+    BOOLEAN,
+    IMAGE,
+    INTEGER,
+    NUMBER,
+    STRING,
+    STRING_LIST,
+    Param,
+    Range,
+    TaskKind,
+    json_default,
+)
 from inference.selectors import model_list
 
 # What the sandbox starts with where it differs from the API's default: the
@@ -61,10 +72,18 @@ class Field:
 
 @dataclass
 class FieldGroup:
-    """Parameters shown as one control (``ui.group``), such as text-generation's token length range."""
+    """A declared ``Range`` (two parameters, low <= high) shown as one control with two sliders."""
 
-    name: str
+    range: Range
     fields: list[Field] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.range.name
+
+    @property
+    def label(self) -> str:
+        return self.range.label
 
     @property
     def is_group(self) -> bool:
@@ -99,29 +118,37 @@ def form_layout(kind: TaskKind) -> tuple[list[Field | FieldGroup], list[Field | 
     """The kind's visible parameters as (main, advanced) controls, in declaration order."""
     main: list[Field | FieldGroup] = []
     advanced: list[Field | FieldGroup] = []
-    groups: dict[str, FieldGroup] = {}
+    groups: dict[str, FieldGroup] = {}  # parameter name -> the range control it belongs to
+    for declared in kind.ranges:
+        groups[declared.low] = groups[declared.high] = FieldGroup(range=declared)
     for p in kind.params:
         if p.ui.get("hidden"):
             continue
         target = advanced if p.advanced else main
         f = _field(kind, p)
-        group = p.ui.get("group")
-        if group:
-            if group not in groups:
-                groups[group] = FieldGroup(name=group)
-                target.append(groups[group])
-            groups[group].fields.append(f)
-        else:
+        group = groups.get(p.name)
+        if group is None:
             target.append(f)
+            continue
+        if not group.fields:
+            target.append(group)
+        group.fields.append(f)
     return main, advanced
 
 
 def kind_declaration(kind: TaskKind) -> dict[str, Any]:
     """The declaration as the page's script reads it (JSON)."""
     initial = SANDBOX_INITIAL.get(kind.name, {})
+    required = kind.response_schema.get("required") or list(kind.response_schema.get("properties", {}))
     return {
         "name": kind.name,
         "default_model": kind.default_model,
+        "renderer": kind.renderer,
+        "output_field": required[0] if required else None,  # the response field the renderer draws
+        "quote": next((p.name for p in kind.params if p.ui.get("quote")), None),
+        "streams": kind.streams,
+        "stream_text_when": kind.stream_text_when,
+        "ranges": [{"name": r.name, "low": r.low, "high": r.high, "unit": r.unit} for r in kind.ranges],
         "example": kind.example,
         "example_image": static(EXAMPLE_IMAGE),
         "params": [

@@ -38,7 +38,8 @@ class Param:
     list wherever it could batch); a list in gives a list out.
     ``max_chars`` / ``max_tokens`` bound strings; ``max_items`` bounds lists
     (of values for ``many``, of labels for ``string_list``).
-    ``ui`` carries hints for the sandbox form (``widget``, ``rows``, ``step``, ``group``).
+    ``ui`` carries hints for the sandbox form (``widget``, ``rows``, ``step``, ``placeholder``, ``hidden``;
+    ``quote``: the sandbox's answer renderer marks the answer in this input).
     """
 
     name: str
@@ -189,6 +190,32 @@ class CostBound:
                 f"request may ask for is {self.limit:,} ({self.setting}).{' ' + self.advice if self.advice else ''}"))
 
 
+@dataclass(frozen=True)
+class Range:
+    """Two integer or number parameters that bound one quantity, ``low`` <= ``high``.
+
+    ``clean()`` keeps the order: a ``low`` left at its default above the
+    given ``high`` is lowered to it; a ``low`` given above ``high`` is
+    refused, naming ``low``. The sandbox shows the pair as one control
+    (``name``, legend ``label``, values in ``unit``) whose sliders never cross.
+    """
+
+    name: str  # the control, e.g. "length"
+    low: str
+    high: str
+    label: str  # the control's legend, e.g. "Token length range"
+    unit: str = ""  # what the values count, e.g. "tokens"
+
+    def check(self, cleaned: dict[str, Any], given: set[str]) -> None:
+        low, high = cleaned.get(self.low), cleaned.get(self.high)
+        if low is None or high is None or low <= high:
+            return
+        if self.low not in given:
+            cleaned[self.low] = high  # a short high with the default low
+            return
+        raise InputError(self.low, f"must not be more than {self.high} ({high})")
+
+
 @dataclass
 class ItemResult:
     """The outcome of one job in a batch: its response body, or the reason it failed."""
@@ -226,6 +253,10 @@ class TaskKind:
     # How the sandbox shows a result: the name of a renderer in static/sandbox/renderers.js
     # ("labels", "probabilities", "generations", "vector", "answer", "text", "json").
     renderer: ClassVar[str] = "json"
+    # A stream carries the text as it is written only with these parameter values (otherwise it sends
+    # just the result at the end); the sandbox streams only then.
+    stream_text_when: ClassVar[dict[str, Any]] = {}
+    ranges: ClassVar[tuple[Range, ...]] = ()  # pairs of parameters kept in order, low <= high
 
     # -- declaration helpers -------------------------------------------------
     def param(self, name: str) -> Param:
@@ -278,13 +309,15 @@ class TaskKind:
                 cleaned[p.name] = p.default
                 continue
             cleaned[p.name] = _clean_value(p, data[p.name], count_tokens)
+        for declared in self.ranges:
+            declared.check(cleaned, set(data))
         self.check(cleaned, set(data))
         if self.cost_bound is not None:
             self.cost_bound.check(cleaned)
         return cleaned
 
     def check(self, cleaned: dict[str, Any], given: set[str]) -> None:
-        """Cross-field rules (for example min_length <= max_length). Raise ``InputError``."""
+        """Cross-field rules beyond the declared ``ranges`` (for example paired lists). Raise ``InputError``."""
 
     def batch_key(self, cleaned: dict[str, Any]) -> Any:
         """Jobs whose keys are equal may run as one batch. By default all may."""

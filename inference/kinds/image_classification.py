@@ -44,7 +44,8 @@ class ImageClassification(TaskKind):
                                              "(a list for a list of images).",
                               "oneOf": [{"type": "object", "additionalProperties": {"type": "number"}},
                                         {"type": "array", "items": {"type": "object"}}]},
-            "unmatched": {"description": "Closed-set models only: labels that match no class (no number given).",
+            "unmatched": {"description": "Closed-set models only, when a label matches no class: those labels "
+                                         "(no number given); a list of them per image for a list of images.",
                           "type": "array", "items": {}},
         },
         "required": ["probabilities"],

@@ -21,6 +21,7 @@ from .base import (
     InputError,
     ItemResult,
     Param,
+    Range,
     TaskKind,
     flatten,
     unflatten,
@@ -66,6 +67,10 @@ class TextGeneration(TaskKind):
     operation = "generate"
     renderer = "generations"
     streams = True
+    # backends/generation.py streams text for one sequence without beams; otherwise the stream sends the end only
+    stream_text_when = {"num_generations": 1, "num_beams": 1}
+    # a max_length below the default min_length lowers it; a given min_length above max_length is refused
+    ranges = (Range("length", "min_length", "max_length", label="Token length range", unit="tokens"),)
     default_model = "smollm2-135m-instruct"
     cost_bound = CostBound(
         unit="new tokens", formula="texts × the larger of num_beams and num_generations × max_length",
@@ -74,10 +79,8 @@ class TextGeneration(TaskKind):
     params = (
         Param("text", STRING, "The text to continue, or a list of texts.", max_chars=4000, max_tokens=1024,
               many=True, max_items=8, ui={"widget": "textarea", "rows": 4}),
-        Param("min_length", INTEGER, "Fewest new tokens to write.", default=10, minimum=0, maximum=MAX_NEW_TOKENS,
-              ui={"group": "length"}),
-        Param("max_length", INTEGER, "Most new tokens to write.", default=20, minimum=1, maximum=MAX_NEW_TOKENS,
-              ui={"group": "length"}),
+        Param("min_length", INTEGER, "Fewest new tokens to write.", default=10, minimum=0, maximum=MAX_NEW_TOKENS),
+        Param("max_length", INTEGER, "Most new tokens to write.", default=20, minimum=1, maximum=MAX_NEW_TOKENS),
         Param("temperature", NUMBER, "Randomness of sampling: lower is more predictable, higher more varied.",
               default=1.0, minimum=0.0, maximum=5.0, ui={"step": 0.05}),
         Param("top_k", INTEGER, "Sample only among the k most likely next tokens (0: no limit).", default=0,
@@ -113,10 +116,6 @@ class TextGeneration(TaskKind):
     response_example = {"output": "Once upon a time, there was a little girl who lived in a village."}
 
     def check(self, cleaned: dict[str, Any], given: set[str]) -> None:
-        if cleaned["min_length"] > cleaned["max_length"] and "min_length" not in given:
-            cleaned["min_length"] = cleaned["max_length"]  # a short max_length with the default min_length
-        if cleaned["min_length"] > cleaned["max_length"]:
-            raise InputError("min_length", f"must not be more than max_length ({cleaned['max_length']})")
         sampling = cleaned["do_sample"] and cleaned["temperature"] > 0  # as backends/generation.py decides
         if sampling and 1 < cleaned["num_beams"] < cleaned["num_generations"]:
             # beam search returns its best num_generations beams (greedy search raises num_beams to match)

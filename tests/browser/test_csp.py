@@ -48,7 +48,7 @@ def test_main_pages_run_under_the_policy(page, live_server, user, violations):
         expect(page.locator("h1").first).to_be_visible()
 
     page.goto("/sandbox/emotion/")
-    page.click("#use-example")  # static/sandbox/sandbox.js runs
+    page.click("#use-example")  # static/sandbox/main.js (an ES module) runs
     expect(page.locator("#f-text")).not_to_have_value("")
     page.click("#toggle-request")
     expect(page.locator("#snippet")).to_contain_text("/api/emotion")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -16,6 +19,7 @@ from .conftest import log_in, screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
 RUN_TIMEOUT = 90_000  # ms: the first job of a model loads it in the worker
+SHARED_IMAGES = Path(__file__).resolve().parents[3] / "shared" / "data" / "images"  # README.md there
 
 
 def run_and_wait(page, selector: str):
@@ -44,7 +48,7 @@ def test_sign_up_create_key_and_run_emotion_with_the_shipped_model(page, live_se
     expect(page.get_by_test_id("model-name")).to_have_text("Emotion (MiniLM, GoEmotions)")
     page.click("#use-example")
     expect(page.locator("#f-text")).to_have_value("The service was awful, and so was the food.")
-    chips = run_and_wait(page, "[data-testid=emotion-chip]")
+    chips = run_and_wait(page, "[data-testid=label-chip]")
     expect(chips.first).to_be_visible()
     assert re.search(r"\d\.\d\d", chips.first.inner_text()), "the chip shows its score"
     screenshot(page, "sandbox-emotion")
@@ -56,7 +60,7 @@ def test_sign_up_create_key_and_run_emotion_with_the_shipped_model(page, live_se
     screenshot(page, "sandbox-emotion-phone")
 
 
-def test_request_view_follows_the_form_and_its_curl_runs(page, live_server, user, tiny_models):
+def test_request_view_follows_the_form_and_its_snippets_run(page, live_server, user, tiny_models, tmp_path):
     issued = api_key_create(user=user, name="ci")
     log_in(page, user)
     page.goto("/sandbox/text-generation/?model=tiny-gpt2")
@@ -87,6 +91,17 @@ def test_request_view_follows_the_form_and_its_curl_runs(page, live_server, user
     done = subprocess.run(["bash", "-c", command + " -s --max-time 90"], capture_output=True, text=True, timeout=120)
     body = json.loads(done.stdout)
     assert isinstance(body["output"], str) and body["output"].startswith("Once upon a time")
+
+    # The Python and JavaScript snippets run as shown too (with the key filled in).
+    page.click("#tab-python")
+    program = snippet.get_attribute("data-full").replace("your-api-key", issued.plaintext)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert re.search(r"""^\{'output': ['"]Once upon a time""", done.stdout), done.stderr  # the printed dict
+    page.click("#tab-js")
+    script = tmp_path / "snippet.mjs"  # a module: the snippet awaits at its top level
+    script.write_text(snippet.get_attribute("data-full").replace("your-api-key", issued.plaintext))
+    done = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=120)
+    assert re.search(r"""^\{\s*output: ['"`]Once upon a time""", done.stdout), done.stderr  # the logged object
 
 
 def test_image_classification_shows_probability_bars(page, live_server, user, tiny_models, tmp_path):
@@ -132,6 +147,22 @@ def test_text_generation_with_parameters(page, live_server, user, tiny_models):
     expect(page.locator("#f-text")).to_have_value("")
 
 
+def test_the_declared_range_sliders_never_cross(page, live_server, user):
+    from inference.registry import kind_get
+
+    [declared] = kind_get("text-generation").ranges
+    log_in(page, user)
+    page.goto("/sandbox/text-generation/")
+    out = page.locator(f"[data-range-out={declared.name}]")
+    expect(out).to_have_text(f"10 to 20 {declared.unit}")
+    high = page.locator(f"[data-slider-for={declared.high}]")
+    high.evaluate("node => { node.value = '4'; node.dispatchEvent(new Event('input', { bubbles: true })); }")
+    expect(page.locator(f"#f-{declared.low}")).to_have_value("4")  # pushed down with it
+    expect(out).to_have_text(f"4 to 4 {declared.unit}")
+    page.click("#toggle-request")
+    expect(page.locator("#snippet")).to_contain_text(f'"{declared.low}": 4')
+
+
 def test_invalid_input_shows_a_readable_error(page, live_server, user, tiny_models):
     log_in(page, user)
     page.goto("/sandbox/text-classification/?model=tiny-encoder")
@@ -160,4 +191,61 @@ def test_every_kind_page_loads_without_script_errors(page, live_server, user):
         page.click(f"a[href='/sandbox/{kind.name}/reference/']")
         expect(page.locator("h1")).to_have_text(f"{kind.title} reference")
     screenshot(page, "reference-image-text-vectorisation")
+    assert errors == []
+
+
+# The tutorial's image-classification step: a photo and bird labels, of which ImageNet has only some.
+TUTORIAL_LABELS = "crow, falcon, eagle, raven, pigeon, cardinal, bluejay, robin, sparrow"
+MATCHED = {"eagle", "bluejay", "robin"}  # tests/inference/test_backends_vision.py: the classes ImageNet has
+UNMATCHED = ["crow", "falcon", "raven", "pigeon", "cardinal", "sparrow"]
+
+
+@pytest.mark.bundled
+def test_image_classification_names_the_labels_no_imagenet_class_matches(page, live_server, user):
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, user)
+    page.goto("/sandbox/image-classification/")
+    expect(page.get_by_test_id("model-name")).to_have_text("EfficientNet-Lite0 (ImageNet-1k)")
+    page.set_input_files("#f-image", str(SHARED_IMAGES / "chelsea.png"))
+    expect(page.locator(".sb-preview")).to_be_visible()
+    page.fill("#f-labels", TUTORIAL_LABELS)
+    bars = run_and_wait(page, "[data-testid=probability-bar]")
+
+    assert page.locator(".sb-error").all_inner_texts() == []  # the run has ended (Done or Failed)
+    expect(page.locator("#progress")).to_have_text(re.compile(r"^Done"))
+    expect(bars).to_have_count(len(MATCHED))
+    assert set(page.locator(".sb-bar-label").all_inner_texts()) == MATCHED
+    values = [float(v.rstrip("%")) for v in page.locator(".sb-bar-value").all_inner_texts()]
+    assert values == sorted(values, reverse=True) and abs(sum(values) - 100) < 1
+    unmatched = page.get_by_test_id("unmatched")
+    expect(unmatched).to_have_count(1)
+    for label in UNMATCHED:
+        expect(unmatched).to_contain_text(label)
+    for label in MATCHED:
+        expect(unmatched).not_to_contain_text(label)
+    screenshot(page, "sandbox-image-classification-unmatched")
+
+    # A list of images answers a list per image (probabilities and unmatched alike): one chart each,
+    # each naming its own unmatched labels. The sandbox form sends one image; the API's answer for two
+    # is drawn by the same renderer.
+    photos = ["data:image/png;base64," + base64.b64encode((SHARED_IMAGES / name).read_bytes()).decode()
+              for name in ("chelsea.png", "coffee.png")]
+    result = page.evaluate("""async ([images, labels]) => {
+        const token = document.cookie.match(/(?:^|;\\s*)csrftoken=([^;]+)/)[1];
+        const response = await fetch("/api/image-classification", {method: "POST", credentials: "same-origin",
+            headers: {"Content-Type": "application/json", "X-CSRFToken": token, "Prefer": "wait=90"},
+            body: JSON.stringify({image: images, labels})});
+        return await response.json();
+    }""", [photos, TUTORIAL_LABELS])
+    assert isinstance(result["probabilities"], list) and len(result["probabilities"]) == 2
+    assert result["unmatched"] == [UNMATCHED, UNMATCHED]
+    page.evaluate("""async (result) => {
+        const { render } = await import("/static/sandbox/renderers.js");
+        const decl = JSON.parse(document.getElementById("kind-declaration").textContent);
+        document.getElementById("output").replaceChildren(...render(decl, result));
+    }""", result)
+    expect(page.locator(".sb-bars")).to_have_count(2)
+    expect(page.get_by_test_id("unmatched")).to_have_count(2)
+    expect(page.get_by_test_id("unmatched").nth(1)).to_contain_text("sparrow")
     assert errors == []

@@ -192,6 +192,20 @@ def test_empty_labels(user, labels):
     assert "label" in error.message
 
 
+@pytest.mark.parametrize("kind", [k for k in public_kinds() if k.ranges], ids=lambda k: k.name)
+def test_a_declared_range_keeps_low_at_most_high(user, kind):
+    """A ``Range`` (low <= high): a given low above high is refused naming low; a default low is lowered."""
+    for declared in kind.ranges:
+        low, high = kind.param(declared.low), kind.param(declared.high)
+        top = int(high.minimum if high.minimum is not None else 1)
+        error = rejected(user, kind.name, None, {**kind.example, declared.low: top + 1, declared.high: top})
+        assert (error.status, error.field) == (400, declared.low)
+        assert f"must not be more than {declared.high} ({top})" in error.message
+        if not low.required and low.default > top:
+            cleaned = kind.clean({**kind.example, declared.high: top})
+            assert cleaned[declared.low] == top
+
+
 # --- images -----------------------------------------------------------------------------
 
 
