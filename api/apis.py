@@ -13,11 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from inference import selectors, services
+from inference import jobs as services
+from inference.jobs import selectors
 from inference.models import InferenceJob, JobStatus, UploadedModel
 from inference.registry import kind_get, public_kinds
-from inference.services import uploads as upload_services
-from inference.upload_validation import KIND_FAMILIES
+from inference.uploads import services as upload_services
+from inference.uploads.archive import KIND_FAMILIES
 
 from .authentication import ApiKeyAuthentication, SandboxSessionAuthentication
 from .errors import error_body

@@ -15,6 +15,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .authentication import INVALID_KEY_MESSAGE
 from .middleware import current_request_id
 
 
@@ -63,8 +64,6 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return response
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         # Missing, malformed, unknown, revoked and expired keys look alike.
-        from .authentication import INVALID_KEY_MESSAGE
-
         response.data = error_body(response.status_code, "invalid_api_key", INVALID_KEY_MESSAGE)
         return response
     code = getattr(exc, "default_code", "error")

@@ -15,7 +15,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from inference.events import broker_persistence, client_options
+from inference.jobs.events import broker_persistence, client_options
 
 logger = logging.getLogger(__name__)
 

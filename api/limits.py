@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 
-from inference import events
+from inference.jobs import events
+from inference.jobs.selectors import model_resolve
 from inference.models import InferenceJob, JobStatus
 
 
@@ -95,8 +96,6 @@ def allowance_check(*, user) -> None:
 
 def _queued(model_id: str, user) -> int:
     """Messages waiting in the model's worker queue (one LLEN); the queued rows where the broker is not Redis."""
-    from inference.selectors import model_resolve
-
     spec = model_resolve(model_id=model_id, user=user)
     broker = settings.CELERY_BROKER_URL
     if spec is not None and broker.startswith(("redis://", "rediss://", "unix://")):

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-from inference.images import image_bytes_to_data_uri
+from inference.inputs.images import image_bytes_to_data_uri
 from inference.kinds.base import IMAGE, InputError, TaskKind
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from django.urls import reverse
 
 from inference.catalog import ModelSpec
+from inference.jobs.selectors import job_input_shown
 from inference.kinds.base import TaskKind
 from inference.models import InferenceJob
-from inference.selectors import job_input_shown
 
 
 def job_json(job: InferenceJob, *, with_input: bool = False) -> dict[str, Any]:

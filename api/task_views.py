@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 
-from inference import services
+from inference import jobs as services
 from inference.models import InferenceJob, JobStatus
 from inference.registry import kind_get
 

@@ -9,7 +9,7 @@ each request a TCP connect and handshake.
 
 A task endpoint opens the inbox before it submits the job, so no event can be
 missed and the row need not be read first; a job's "done" message carries its
-outcome (``inference.services.jobs_finish``), so the answer needs no read
+outcome (``inference.jobs.jobs_finish``), so the answer needs no read
 either. Rarer endings (cancelled, failed by the sweeper) say only the
 status, and the row is read then. If nothing arrives for 5 s the row is read,
 so a lost message (a Redis restart) never leaves a request hanging.
@@ -32,7 +32,7 @@ from asgiref.sync import AsyncToSync, sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from inference import events
+from inference.jobs import events
 from inference.models import InferenceJob
 
 logger = logging.getLogger(__name__)

@@ -33,9 +33,9 @@ from django.contrib.auth import get_user_model  # noqa: E402
 
 from benchmarks.harness import CpuMeter, JobEvents, free_port, p50, process_rss_mb, start_web, start_worker, timed  # noqa: E402
 from dashboard.services import api_key_create  # noqa: E402
-from inference import services  # noqa: E402
 from inference.catalog import catalog_get  # noqa: E402
-from inference.loading import backend_get  # noqa: E402
+from inference.jobs import job_prepare, job_submit  # noqa: E402
+from inference.runtime.loading import backend_get  # noqa: E402
 
 EMOTION = "emotion-minilm-goemotions"
 VECTOR = "all-minilm-l6-v2"
@@ -74,7 +74,7 @@ class InProcess:
 
     def __init__(self, user, kind_name: str, model_id: str, extra: dict | None = None) -> None:
         self.extra = extra or {}
-        self.kind, self.spec, _ = services.job_prepare(user=user, kind_name=kind_name, model_id=model_id,
+        self.kind, self.spec, _ = job_prepare(user=user, kind_name=kind_name, model_id=model_id,
                                                        data={"text": SHORT_TEXT, **self.extra})
         self.backend = backend_get(self.spec)
 
@@ -107,7 +107,7 @@ class ThroughWorker:
 
     def one(self, kind_name: str, model_id: str, data: dict) -> float:
         started = time.perf_counter()
-        job = services.job_submit(user=self.user, api_key=None, kind_name=kind_name, model_id=model_id, data=data)
+        job = job_submit(user=self.user, api_key=None, kind_name=kind_name, model_id=model_id, data=data)
         return (self.events.wait(str(job.id)) - started) * 1000
 
     def latency_ms(self, kind_name: str, model_id: str, data: dict, runs: int = 30) -> float:

@@ -333,7 +333,7 @@ WORKER_PRELOAD_MODELS = env.list("WORKER_PRELOAD_MODELS", default=[])
 # Inputs: image limits (bytes before decoding, pixels read from the header).
 MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=8_000_000)
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
-# A JSON list of model folders installed on this machine by hand (see inference/catalog.py).
+# A JSON list of model folders installed on this machine by hand (see inference/catalog/local.py).
 LOCAL_MODELS_FILE = env.str("LOCAL_MODELS_FILE", default="")
 
 # API: waiting, bodies, limits, allowance.
@@ -363,14 +363,14 @@ UPLOAD_BUILD_MAX_ATTEMPTS = env.int("UPLOAD_BUILD_MAX_ATTEMPTS", default=2)
 UPLOAD_BUILD_RESEND_AFTER_S = env.int("UPLOAD_BUILD_RESEND_AFTER_S", default=600)
 UPLOAD_BUILD_QUEUED_TIMEOUT_S = env.int("UPLOAD_BUILD_QUEUED_TIMEOUT_S", default=3600)
 
-# Request bodies and upload storage (config/asgi_limits.py, inference/services/uploads.py). A body is
+# Request bodies and upload storage (config/asgi_limits.py, inference/uploads/services.py). A body is
 # bounded while it streams in, before Django spools it: API_MAX_BODY_BYTES for every request, the upload
 # endpoints UPLOAD_MAX_BYTES plus their form fields; a body over it is refused with 413 unread, and one
 # sent to an API endpoint without a key or session with 401. The files of a user's uploaded models
 # (building or ready versions) may take at most UPLOAD_STORAGE_QUOTA_BYTES (0: unlimited).
 UPLOAD_STORAGE_QUOTA_BYTES = env.int("UPLOAD_STORAGE_QUOTA_BYTES", default=10_000_000_000)
 
-# Batching in workers (inference/batching.py): concurrent jobs for one model and
+# Batching in workers (inference/runtime/batching.py): concurrent jobs for one model and
 # task kind run as one forward pass. A worker gathers jobs for at most
 # BATCH_WAIT_MS after the first arrives, up to BATCH_MAX_SIZE jobs a batch.
 BATCH_WAIT_MS = env.int("BATCH_WAIT_MS", default=5)
@@ -382,14 +382,14 @@ WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=32)
 WORKER_POOL = env.str("WORKER_POOL", default="threads")
 
 # Generation cost (inference/kinds/text_generation.py, Batcher._take in
-# inference/batching.py): one request may ask for at most
+# inference/runtime/batching.py): one request may ask for at most
 # GENERATION_MAX_TOKENS_PER_REQUEST new tokens, counted as texts × the larger of
 # num_beams and num_generations × max_length (else 400 naming the bound and the
 # cost); a worker stops adding jobs to a generation batch once their summed
 # cost would pass GENERATION_BATCH_TOKEN_BUDGET (a batch always takes one job).
 GENERATION_MAX_TOKENS_PER_REQUEST = env.int("GENERATION_MAX_TOKENS_PER_REQUEST", default=16_384)
 GENERATION_BATCH_TOKEN_BUDGET = env.int("GENERATION_BATCH_TOKEN_BUDGET", default=32_768)
-# Operations: Redis clients and the broker (inference/events.py, api/waiting.py, api/health.py,
+# Operations: Redis clients and the broker (inference/jobs/events.py, api/waiting.py, api/health.py,
 # config/celery.py, scripts/run.sh). Every Redis client connects and reads within these bounds, so
 # a frozen or unreachable Redis is an error (503 under /api/), never a hang.
 REDIS_CONNECT_TIMEOUT_S = env.float("REDIS_CONNECT_TIMEOUT_S", default=2.0)

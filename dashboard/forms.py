@@ -6,6 +6,9 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
+from inference.registry import kind_get
+from inference.uploads.archive import KIND_FAMILIES
+
 
 class SignupForm(UserCreationForm):
     email = forms.EmailField(required=True, help_text="For password resets.")
@@ -31,7 +34,7 @@ class ApiKeyRotateForm(forms.Form):
 
 
 class ModelUploadForm(forms.Form):
-    """Upload your own model (checked again, and built, by ``inference.services.uploads``)."""
+    """Upload your own model (checked again, and built, by ``inference.uploads``)."""
 
     name = forms.RegexField(
         regex=r"^[a-z0-9_-]{3,100}$", max_length=100,
@@ -46,8 +49,5 @@ class ModelUploadForm(forms.Form):
         "with model.save_pretrained(path, safe_serialization=True)."))
 
     def __init__(self, *args, **kwargs) -> None:
-        from inference.registry import kind_get
-        from inference.upload_validation import KIND_FAMILIES
-
         super().__init__(*args, **kwargs)
         self.fields["task"].choices = [(name, kind_get(name).title) for name in KIND_FAMILIES]

@@ -10,6 +10,8 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from inference.models import InferenceJob
+
 from .models import UserAPIKey
 
 
@@ -25,8 +27,6 @@ def api_key_get(*, user: AbstractBaseUser, prefix: str) -> UserAPIKey:
 # Usage: compute time recorded on each job (InferenceJob.compute_ms), summed with the ORM.
 
 def _jobs_since(*, user: AbstractBaseUser, since: datetime) -> QuerySet:
-    from inference.models import InferenceJob
-
     return InferenceJob.objects.filter(owner=user, created_at__gte=since).order_by()
 
 

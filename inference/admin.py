@@ -7,10 +7,10 @@ import json
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from . import services
+from .jobs import job_cancel
+from .jobs.selectors import job_input_shown
 from .models import ACTIVE_STATUSES, InferenceJob, ModelVersion, UploadedModel
-from .selectors import job_input_shown
-from .services import uploads as upload_services
+from .uploads import services as upload_services
 
 SHOWN_CHARS = 2000  # of a job's input or output on its page
 
@@ -51,7 +51,7 @@ class InferenceJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected jobs that are queued or running")
     def cancel(self, request: HttpRequest, queryset) -> None:
-        cancelled = [services.job_cancel(job=job) for job in queryset.filter(status__in=ACTIVE_STATUSES)]
+        cancelled = [job_cancel(job=job) for job in queryset.filter(status__in=ACTIVE_STATUSES)]
         self.message_user(request, f"{len(cancelled)} job(s) cancelled.", messages.SUCCESS)
 
 

@@ -168,6 +168,6 @@ def process_dead(pid: int | None = None) -> None:
     """A process of this deployment ends: its per-process gauges leave the scrape (multiprocess mode)."""
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
-        from prometheus_client import multiprocess
+        from prometheus_client import multiprocess  # only in multiprocess mode (it reads that folder)
 
         multiprocess.mark_process_dead(pid or os.getpid(), path)

@@ -35,7 +35,7 @@ class OrderedJSONField(models.JSONField):
 
     def get_db_prep_value(self, value, connection, prepared=False):
         if connection.vendor == "postgresql" and value is not None and not hasattr(value, "as_sql"):
-            from psycopg.types.json import Json
+            from psycopg.types.json import Json  # PostgreSQL's driver, installed only where it is used
 
             return Json(value, dumps=lambda obj: json.dumps(obj, cls=self.encoder))
         return super().get_db_prep_value(value, connection, prepared)

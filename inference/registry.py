@@ -3,7 +3,7 @@
 - ``KINDS``: every task kind, from ``inference/kinds/<kind>.py``.
 - ``FAMILIES``: every model family (how a model is loaded), from
   ``inference/backends/<family>.py``, imported only when a worker loads one.
-- The catalog of models lives in ``inference/catalog.py``.
+- The catalog of models lives in ``inference/catalog/``.
 
 Adding a task kind: write its file, add it to ``_KIND_CLASSES`` (see CONTRIBUTING.md).
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import time
 
 from celery.signals import (
@@ -18,6 +19,15 @@ from celery.signals import (
     worker_shutting_down,
 )
 from django.conf import settings
+from django.db import close_old_connections
+
+from .catalog import catalog_get
+from .jobs import jobs_hand_back
+from .jobs.events import broker_persistence
+from .metrics import process_dead
+from .registry import FAMILIES, backend_class
+from .runtime import running
+from .runtime.batching import gather_window_set
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +44,11 @@ def runtime_import() -> None:
     'transformers'"): a worker imports them here, before any thread runs.
     """
     started = time.perf_counter()
-    import torch
+    import torch  # lazily, as every torch import: this module is imported by every process, the web's too
 
     if settings.TORCH_THREADS:
         torch.set_num_threads(settings.TORCH_THREADS)
-    import transformers
-
-    from . import tokens, upload_validation  # noqa: F401 - the build and token-counting paths
-    from .registry import FAMILIES, backend_class
+    import transformers  # lazily, as torch above
 
     for family in FAMILIES:
         backend_class(family)
@@ -60,16 +67,13 @@ def runtime_import() -> None:
 
 def broker_persistence_warn() -> None:
     """Log a warning when the broker Redis keeps nothing on disk (queued jobs lost on a restart)."""
-    from .events import broker_persistence
-
     mode, message = broker_persistence(settings.CELERY_BROKER_URL)
     if mode == "none":
         logger.warning("%s", message)
 
 
 def _preload() -> None:
-    from .catalog import catalog_get
-    from .loading import backend_get
+    from .runtime.loading import backend_get  # lazily: the model cache imports torch (workers only)
 
     for model_id in settings.WORKER_PRELOAD_MODELS:
         spec = catalog_get(model_id)
@@ -81,8 +85,6 @@ def _preload() -> None:
 
 @worker_process_init.connect
 def preload_in_child(**_: object) -> None:
-    from .batching import gather_window_set
-
     gather_window_set(False)  # a prefork child runs one job at a time: nothing to gather
     runtime_import()
     _preload()
@@ -97,8 +99,6 @@ def preload_in_solo_or_threads(sender=None, **_: object) -> None:
     pool = type(getattr(sender, "pool", None)).__module__
     if "prefork" in pool:
         return
-    from .batching import gather_window_set
-
     gather_window_set("thread" in pool)  # solo runs one job at a time: nothing to gather
     runtime_import()
     _preload()
@@ -109,18 +109,14 @@ def preload_in_solo_or_threads(sender=None, **_: object) -> None:
 
 @worker_process_init.connect
 def heartbeat_in_child(**_: object) -> None:
-    from .running import heartbeat_start
-
-    heartbeat_start()
+    running.heartbeat_start()
 
 
 @worker_ready.connect
 def heartbeat_in_main(sender=None, **_: object) -> None:
     if "prefork" in type(getattr(sender, "pool", None)).__module__:
         return  # the children beat for the jobs they run
-    from .running import heartbeat_start
-
-    heartbeat_start()
+    running.heartbeat_start()
 
 
 @worker_shutting_down.connect
@@ -128,13 +124,6 @@ def hand_back_running_jobs(**_: object) -> None:
     """SIGTERM or Ctrl-C: running generations stop between two tokens, and every job this process runs
     goes back to its queue (the attempt not counted), so a warm shutdown ends in seconds and loses
     nothing. Jobs of pool children (prefork) are not seen here; they finish or the sweeper finds them."""
-    import threading
-
-    from django.db import close_old_connections
-
-    from . import running
-    from .services import jobs_hand_back
-
     running.stopping.set()
 
     def hand_back() -> None:
@@ -159,13 +148,9 @@ def hand_back_running_jobs(**_: object) -> None:
 
 @worker_process_shutdown.connect
 def metrics_child_dead(pid=None, **_: object) -> None:
-    from .metrics import process_dead
-
     process_dead(pid)
 
 
 @worker_shutdown.connect
 def metrics_main_dead(**_: object) -> None:
-    from .metrics import process_dead
-
     process_dead()

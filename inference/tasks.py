@@ -1,14 +1,23 @@
-"""Celery tasks: thin wrappers over ``inference.services``."""
+"""Celery tasks: thin wrappers over ``inference.jobs`` and ``inference.uploads``.
+
+The senders (``job_enqueue``, the upload build's enqueue) name these tasks
+(``RUN_JOB``, ``BUILD_UPLOADED_MODEL``) and never import this module; it is
+registered in every process by ``InferenceConfig.ready``.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
 
-from . import batching, services
+from . import jobs
+from .jobs.routing import job_route_read
+from .runtime import batching
+from .uploads import build as upload_build
+from .uploads.services import BUILD_UPLOADED_MODEL
 
 
-@shared_task(name="inference.tasks.run_job", bind=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=jobs.RUN_JOB, bind=True, acks_late=True, reject_on_worker_lost=True)
 def run_job(self, job_id: str, route: list | None = None) -> None:
     """Run one job, batched with concurrent jobs of its model and kind; the outcome is written to its row.
 
@@ -20,8 +29,13 @@ def run_job(self, job_id: str, route: list | None = None) -> None:
     ``JOB_MAX_ATTEMPTS``); a worker that dies mid-job leaves it to ``sweep_jobs``.
     """
     try:
-        batching.job_run_batched(job_id=job_id, route=route)
-    except services.DB_ERRORS as exc:
+        if route is None or len(route) != 5:
+            route = job_route_read(job_id=job_id)
+            if route is None:  # not queued (a duplicate delivery, a cancelled job): nothing to run
+                return
+        batching.job_run_batched(job_id=job_id, route=route, run_one=jobs.job_run, run_batch=jobs.jobs_run,
+                                 resend=jobs.jobs_resend)
+    except jobs.DB_ERRORS as exc:
         # The database stayed away through the claim's own retries: the message is sent again (the
         # claim makes that harmless); a job claimed but not recorded is found by its stale heartbeat.
         raise self.retry(exc=exc, countdown=2, max_retries=settings.JOB_DB_RETRIES) from exc
@@ -30,24 +44,22 @@ def run_job(self, job_id: str, route: list | None = None) -> None:
 @shared_task(name="inference.tasks.sweep_jobs", acks_late=True)
 def sweep_jobs() -> dict[str, int]:
     """Re-queue or fail jobs whose worker died; fail jobs no worker took."""
-    return services.jobs_sweep()
+    return jobs.jobs_sweep()
 
 
 @shared_task(name="inference.tasks.purge_job_data", acks_late=True)
 def purge_job_data() -> int:
     """Delete the input and result of jobs that ended longer ago than ``JOB_DATA_RETENTION_DAYS``."""
-    return services.jobs_purge_data()
+    return jobs.jobs_purge_data()
 
 
 @shared_task(name="inference.tasks.sweep_model_builds", acks_late=True)
 def sweep_model_builds() -> dict[str, int]:
     """Build again, re-send or fail uploaded-model builds whose worker or message was lost."""
-    from .services import uploads as upload_services
-
-    return upload_services.model_builds_sweep()
+    return upload_build.model_builds_sweep()
 
 
-@shared_task(name="inference.tasks.build_uploaded_model", acks_late=True, reject_on_worker_lost=True,
+@shared_task(name=BUILD_UPLOADED_MODEL, acks_late=True, reject_on_worker_lost=True,
              soft_time_limit=settings.UPLOAD_BUILD_SOFT_TIME_LIMIT_S,
              time_limit=settings.UPLOAD_BUILD_HARD_TIME_LIMIT_S)
 def build_uploaded_model(version_id: int) -> None:
@@ -57,6 +69,4 @@ def build_uploaded_model(version_id: int) -> None:
     message while the build runs (a build outlasting the broker's visibility timeout) is skipped
     by the build's claim; a worker that dies mid-build leaves it to ``sweep_model_builds``.
     """
-    from .services import uploads as upload_services
-
-    upload_services.model_upload_build(version_id=version_id)
+    upload_build.model_upload_build(version_id=version_id)

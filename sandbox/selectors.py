@@ -11,6 +11,7 @@ from django.templatetags.static import static
 
 from dashboard.selectors import api_key_list
 from inference.catalog import ModelSpec
+from inference.jobs.selectors import model_list
 from inference.kinds.base import (
     BOOLEAN,
     IMAGE,
@@ -23,7 +24,6 @@ from inference.kinds.base import (
     TaskKind,
     json_default,
 )
-from inference.selectors import model_list
 
 # What the sandbox starts with where it differs from the API's default: the
 # sandbox shows emotion scores on its chips, so it asks for them.

@@ -8,10 +8,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from api.serializers import job_json
+from inference.jobs.selectors import job_get
 from inference.kinds.base import TaskKind
 from inference.models import InferenceJob
 from inference.registry import kind_get, public_kinds
-from inference.selectors import job_get
 
 from . import selectors
 

@@ -27,7 +27,7 @@ from transformers import (
     BertTokenizerFast,
 )
 
-from inference.bundled import minilm_dir
+from inference.backends.bundled import minilm_dir
 
 TINY_BERT_MAX_LENGTH = 128
 NLI_LABELS = ("contradiction", "neutral", "entailment")

@@ -6,8 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from inference.models import BuildStatus, UploadedModel
-from inference.services import uploads as upload_services
-from inference.uploads import uploaded_models
+from inference.uploads import services as upload_services
+from inference.uploads.selectors import uploaded_models
 
 from ..forms import ModelUploadForm
 

@@ -90,7 +90,7 @@ def preprocess(
 
 def build_model(architecture: str, weights: Path, device: torch.device) -> torch.nn.Module:
     """The ``efficientnet_lite_pytorch`` network for ``architecture`` with the state dict at ``weights``."""
-    from efficientnet_lite_pytorch import EfficientNet
+    from efficientnet_lite_pytorch import EfficientNet  # an optional family's package: missing fails this load only
 
     try:
         model = EfficientNet.from_name(architecture)

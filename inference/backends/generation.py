@@ -17,7 +17,7 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 from transformers.generation.streamers import BaseStreamer
 
 from inference.backends.base import Backend, BackendError, LoadTarget
-from inference.backends.stopping import stop_check
+from inference.kinds.stopping import stop_check
 
 OnText = Callable[[int, int, str], None]
 

@@ -2,7 +2,7 @@
 
 transformers dequantises GGUF on every load (about 20 s for SmolLM2-135M), so
 the first load converts the file into a safetensors folder under the model
-cache (``inference/gguf_cache.py`` names it) and later loads read that.
+cache (``inference/backends/gguf_cache.py`` names it) and later loads read that.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from inference.backends.base import BackendError, LoadTarget
-from inference.gguf_cache import gguf_cache_folder
+from inference.backends.gguf_cache import gguf_cache_folder
 
 
 def gguf_source(target: LoadTarget) -> Path | None:
@@ -41,6 +41,7 @@ def _repair_gguf_tokenizer(tokenizer: PreTrainedTokenizerBase, gguf_path: Path) 
     spaces that a byte-level BPE decodes exactly; SmolLM2's "smollm"
     pre-tokenizer also splits digits one by one.
     """
+    # GGUF's own packages only when a GGUF file is read (a missing one fails that load only).
     from gguf import GGUFReader
     from tokenizers import pre_tokenizers
 

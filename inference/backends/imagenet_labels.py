@@ -42,7 +42,9 @@ from pathlib import Path
 
 import torch
 
-from inference.bundled import minilm_dir, package_file
+from inference.backends.base import LoadTarget
+from inference.backends.bundled import minilm_dir, package_file
+from inference.backends.sentence_encoder import SentenceEncoderBackend
 
 # Measured with the bundled MiniLM on bare names (no template; a template
 # raised every score and separated them less): names that mean a class score
@@ -369,9 +371,6 @@ class _ClassTextIndex:
     _lock = threading.Lock()
 
     def __init__(self, encoder_path: Path, cache_dir: Path | None = None) -> None:
-        from inference.backends.base import LoadTarget
-        from inference.backends.sentence_encoder import SentenceEncoderBackend
-
         self.encoder = SentenceEncoderBackend.load(
             LoadTarget(model_id=ENCODER_MODEL_ID, path=encoder_path, device=torch.device("cpu"))
         )

@@ -13,21 +13,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from django.conf import settings
+
+from inference.inputs.errors import InputError
+from inference.inputs.images import clean_image
+
 REQUIRED: Any = object()  # marks a parameter without a default
 
 # Parameter types as they appear in JSON.
 STRING, INTEGER, NUMBER, BOOLEAN, IMAGE, STRING_LIST = "string", "integer", "number", "boolean", "image", "string_list"
 MESSAGES = "messages"  # a conversation: a list of {"role", "content"} objects
 ROLES = ("system", "user", "assistant")
-
-
-class InputError(ValueError):
-    """An input that breaks the declaration; names the field and the bound."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -169,8 +165,6 @@ class CostBound:
 
     @property
     def limit(self) -> int:
-        from django.conf import settings
-
         return int(getattr(settings, self.setting))
 
     def text(self) -> str:
@@ -393,8 +387,6 @@ def _clean_one(p: Param, value: Any, count_tokens: Callable[[str], int] | None, 
     if p.type == MESSAGES:
         return _clean_messages(p, value, count_tokens, label)
     if p.type == IMAGE:
-        from inference.images import clean_image  # Pillow only when an image kind is used
-
         return clean_image(value, label)
     raise InputError(label, f"unsupported type {p.type}")
 

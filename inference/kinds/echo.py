@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from inference.backends.stopping import should_stop
+from inference.kinds.stopping import should_stop
 
 from .base import INTEGER, STRING, ItemResult, Param, TaskKind
 

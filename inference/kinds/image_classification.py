@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from inference.inputs.images import decode_image
+
 from .base import IMAGE, INTEGER, STRING_LIST, ItemResult, Param, TaskKind, flatten, rounded, unflatten
 
 
@@ -53,8 +55,6 @@ class ImageClassification(TaskKind):
     response_example = {"probabilities": {"cat": 0.97, "dog": 0.03}}
 
     def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
-        from inference.images import decode_image
-
         rows, shapes = flatten(inputs, "image")
         per_job_counts = [1 if s is None else s for s in shapes]
         images = [decode_image(image) for (image,) in rows]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from inference.inputs.images import decode_image
+
 from .base import IMAGE, STRING, ItemResult, Param, TaskKind, check_paired, flatten, unflatten
 from .vectorisation import VECTOR_RESPONSE, rounded_vector
 
@@ -34,8 +36,6 @@ class ImageTextVectorisation(TaskKind):
         check_paired(cleaned, "image", "text")
 
     def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
-        from inference.images import decode_image
-
         rows, shapes = flatten(inputs, "image", "text")
         vectors = backend.embed_image_texts([decode_image(img) for img, _ in rows], [text for _, text in rows])
         return [ItemResult(output={"vector": value}) for value in unflatten([rounded_vector(v) for v in vectors],

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from inference.inputs.images import decode_image
+
 from .base import IMAGE, ItemResult, Param, TaskKind, flatten, unflatten
 from .vectorisation import VECTOR_RESPONSE, rounded_vector
 
@@ -29,8 +31,6 @@ class ImageVectorisation(TaskKind):
     response_example = {"vector": [0.0123, -0.0456, 0.0789]}
 
     def run(self, backend: Any, inputs: Sequence[dict[str, Any]], **context: Any) -> list[ItemResult]:
-        from inference.images import decode_image
-
         rows, shapes = flatten(inputs, "image")
         vectors = [rounded_vector(v) for v in backend.embed_images([decode_image(img) for (img,) in rows])]
         return [ItemResult(output={"vector": value}) for value in unflatten(vectors, shapes)]

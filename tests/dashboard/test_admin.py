@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from dashboard.models import UserAPIKey
 from dashboard.services import api_key_create
 from inference.models import InferenceJob, JobStatus, UploadedModel
-from inference.uploads import model_folder
+from inference.uploads.paths import model_folder
 
 pytestmark = pytest.mark.django_db
 

@@ -193,7 +193,7 @@ COMMON_WORDS = {
 @pytest.fixture(scope="module")
 def smollm2_target(tmp_path_factory: pytest.TempPathFactory) -> LoadTarget:
     """SmolLM2 as the catalog loads it; the conversion cache is MODEL_CACHE_DIR when set."""
-    from inference.bundled import BundledFileMissing, smollm2_gguf
+    from inference.backends.bundled import BundledFileMissing, smollm2_gguf
 
     try:
         gguf = smollm2_gguf()

@@ -10,11 +10,11 @@ import torch
 from transformers import BertModel, pipeline
 
 from inference.backends.base import BackendError, LoadTarget
+from inference.backends.bundled import minilm_dir
 from inference.backends.extractive_qa import ExtractiveQABackend
 from inference.backends.nli import NliZeroShotBackend
 from inference.backends.sentence_encoder import SentenceEncoderBackend
 from inference.backends.sequence_classifier import SequenceClassifierBackend
-from inference.bundled import minilm_dir
 from tests.tinymodels import (
     build_tiny_bert_classifier,
     build_tiny_extractive_qa,

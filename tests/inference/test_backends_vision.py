@@ -53,8 +53,8 @@ def test_readable_names_are_unique_and_extend_bare_modifiers():
 
 @pytest.fixture(scope="module")
 def efficientnet():
+    from inference.backends.bundled import efficientnet_lite0_weights
     from inference.backends.efficientnet import EfficientNetBackend
-    from inference.bundled import efficientnet_lite0_weights
 
     target = LoadTarget(model_id="efficientnet-lite0", path=efficientnet_lite0_weights(), device=torch.device("cpu"))
     return EfficientNetBackend.load(target)

@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import transaction
 
-from inference import services
+from inference.jobs import job_enqueue, job_submit, jobs_sweep
 from inference.models import InferenceJob, JobStatus
 from inference.tasks import run_job
 
@@ -33,15 +33,15 @@ def threads_worker(celery_worker, tiny_models):
 
 
 def submit(user, kind: str, model: str | None, **data) -> InferenceJob:
-    return services.job_submit(user=user, api_key=None, kind_name=kind, model_id=model, data=data,
+    return job_submit(user=user, api_key=None, kind_name=kind, model_id=model, data=data,
                                allow_internal=True)
 
 
 def emotion_alone(text: str) -> dict:
     """The output of one text run on its own, in this process (the reference for batched outputs)."""
+    from inference.jobs.selectors import model_resolve
     from inference.kinds.emotion import Emotion
-    from inference.loading import backend_get
-    from inference.selectors import model_resolve
+    from inference.runtime.loading import backend_get
 
     spec = model_resolve(model_id="tiny-emotion", user=None, include_unready=True)
     return Emotion().run(backend_get(spec), [{"text": text, "scores": True}])[0].output
@@ -67,7 +67,7 @@ def test_a_bad_item_fails_only_its_own_job(threads_worker, user):
     # tokenizer raises on it, so the batched forward pass raises as a whole.
     bad = InferenceJob.objects.create(owner=user, task_kind="emotion", model_id="tiny-emotion",
                                       input={"text": 12345, "scores": False})
-    services.job_enqueue(job=bad)
+    job_enqueue(job=bad)
     good += [submit(user, "emotion", "tiny-emotion", text=text) for text in TEXTS[6:12]]
     bad = wait_for_job(bad.id)
     assert bad.status == JobStatus.FAILED
@@ -138,7 +138,7 @@ def test_a_killed_threads_worker_leaves_its_batch_to_the_sweeper(celery_worker, 
     settings.JOB_HEARTBEAT_STALE_S = 0  # the dead worker's heartbeat is stale now, not in 30 s
     settings.JOB_RESEND_AFTER_S = 0  # and resends the messages the dead worker held for jobs it had not claimed
     time.sleep(0.2)
-    counts = services.jobs_sweep()
+    counts = jobs_sweep()
     assert counts["requeued"] == len(running) and counts["resent"] == 3 - len(running)
     celery_worker.start()
     for i, job in enumerate(jobs):

@@ -19,12 +19,12 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
-from inference import services
 from inference.catalog import catalog_get, catalog_models
+from inference.inputs.tokens import token_counter
+from inference.jobs import JobRejected, job_prepare, job_submit
 from inference.kinds.base import IMAGE, MESSAGES, STRING, STRING_LIST, Param, TaskKind
 from inference.models import InferenceJob
 from inference.registry import public_kinds
-from inference.tokens import token_counter
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +62,7 @@ def model_for(kind: TaskKind, *, needs_tokenizer: bool = False) -> str:
     for spec in specs:
         if spec is None or kind.name not in spec.kinds or not spec.installed:
             continue
-        if needs_tokenizer and token_counter(spec) is None:
+        if needs_tokenizer and token_counter(spec.tokenizer_folder, spec.revision) is None:
             continue
         return spec.id
     raise AssertionError(f"no installed model serves {kind.name}")
@@ -102,9 +102,9 @@ def bound_cases() -> list[Any]:
     return cases
 
 
-def rejected(user, kind_name: str, model_id: str | None, data: dict[str, Any]) -> services.JobRejected:
-    with pytest.raises(services.JobRejected) as exc:
-        services.job_prepare(user=user, kind_name=kind_name, model_id=model_id, data=data)
+def rejected(user, kind_name: str, model_id: str | None, data: dict[str, Any]) -> JobRejected:
+    with pytest.raises(JobRejected) as exc:
+        job_prepare(user=user, kind_name=kind_name, model_id=model_id, data=data)
     return exc.value
 
 
@@ -123,7 +123,7 @@ def no_job_is_recorded(db):
 @pytest.mark.parametrize("kind_name", [kind.name for kind in public_kinds()])
 def test_every_example_is_accepted(user, tiny_models, kind_name):
     kind = next(k for k in public_kinds() if k.name == kind_name)
-    _, spec, cleaned = services.job_prepare(user=user, kind_name=kind_name, model_id=model_for(kind),
+    _, spec, cleaned = job_prepare(user=user, kind_name=kind_name, model_id=model_for(kind),
                                             data=example_input(kind))
     assert kind_name in spec.kinds
     assert set(cleaned) == {p.name for p in kind.params}
@@ -279,7 +279,7 @@ def test_job_submit_records_nothing_when_it_refuses(user):
         ("emotion", "no-such-model", {"text": "Fine."}, 404),
     ]
     for kind_name, model_id, data, status in refusals:
-        with pytest.raises(services.JobRejected) as exc:
-            services.job_submit(user=user, api_key=None, kind_name=kind_name, model_id=model_id, data=data)
+        with pytest.raises(JobRejected) as exc:
+            job_submit(user=user, api_key=None, kind_name=kind_name, model_id=model_id, data=data)
         assert exc.value.status == status
     assert InferenceJob.objects.count() == 0

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from inference import services
+from inference.jobs import job_submit
 from inference.models import JobStatus
 
 from ..conftest import wait_for_job
@@ -24,7 +24,7 @@ COMMON_WORDS = {"the", "a", "an", "and", "was", "there", "in", "of", "to", "who"
 
 
 def output_of(user, kind: str, model: str, *, timeout: float = 120, **data: Any) -> dict[str, Any]:
-    job = services.job_submit(user=user, api_key=None, kind_name=kind, model_id=model, data=data)
+    job = job_submit(user=user, api_key=None, kind_name=kind, model_id=model, data=data)
     job = wait_for_job(job.id, timeout=timeout)
     assert job.status == JobStatus.SUCCEEDED, job.error
     return job.output

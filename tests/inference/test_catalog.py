@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from inference.catalog import MODELS, catalog_get, hub_install_dir
-from inference.loading import ModelCache
 from inference.registry import FAMILIES, KINDS, public_kinds
+from inference.runtime.loading import ModelCache
 
 UNREACHABLE_HUB = "http://127.0.0.1:9"  # the discard port: refused at once, also where the real hub is reachable
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from inference import services
+from inference.jobs import job_submit
 from inference.models import JobStatus
 
 from ..conftest import wait_for_job
@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.bundled, pytest.mark.django_db(transaction=True)]
 
 
 def emotions(user, text):
-    job = services.job_submit(user=user, api_key=None, kind_name="emotion", model_id=None,
+    job = job_submit(user=user, api_key=None, kind_name="emotion", model_id=None,
                               data={"text": text, "scores": True})
     job = wait_for_job(job.id, timeout=120)
     assert job.status == JobStatus.SUCCEEDED, job.error

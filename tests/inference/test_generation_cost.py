@@ -15,9 +15,9 @@ from concurrent.futures import Future
 import pytest
 from django.test import Client
 
-from inference import services
-from inference.batching import Batcher
+from inference.jobs import JobRejected, job_prepare
 from inference.models import InferenceJob
+from inference.runtime.batching import Batcher
 
 pytestmark = pytest.mark.django_db
 
@@ -64,16 +64,16 @@ def test_beams_or_generations_times_texts_times_tokens_over_the_bound_is_400(api
     {"text": TEXTS[:4], "num_beams": 8, "num_generations": 8, "max_length": 512},  # 16,384: exactly the bound
 ])
 def test_requests_within_the_bound_are_accepted(user, tiny_models, data):
-    _, _, cleaned = services.job_prepare(user=user, kind_name="text-generation", model_id="tiny-gpt2", data=data)
+    _, _, cleaned = job_prepare(user=user, kind_name="text-generation", model_id="tiny-gpt2", data=data)
     assert cleaned["max_length"] == data.get("max_length", 20)
 
 
 def test_the_bound_is_the_setting(user, tiny_models, settings):
     settings.GENERATION_MAX_TOKENS_PER_REQUEST = 100
     ok = {"text": ["a", "b"], "max_length": 50}
-    services.job_prepare(user=user, kind_name="text-generation", model_id="tiny-gpt2", data=ok)
-    with pytest.raises(services.JobRejected) as exc:
-        services.job_prepare(user=user, kind_name="text-generation", model_id="tiny-gpt2",
+    job_prepare(user=user, kind_name="text-generation", model_id="tiny-gpt2", data=ok)
+    with pytest.raises(JobRejected) as exc:
+        job_prepare(user=user, kind_name="text-generation", model_id="tiny-gpt2",
                              data={**ok, "max_length": 51})
     assert exc.value.status == 400 and exc.value.field == "max_length"
     assert "2 texts × 1 sequence" in exc.value.message and "= 102 new tokens" in exc.value.message
@@ -126,6 +126,10 @@ def test_kinds_without_a_bound_show_none(signed_in):
 # --- batches keep a token budget ----------------------------------------------------------
 
 
+def _never_run(**_: object) -> None:
+    raise AssertionError("these batches are only taken, never run")
+
+
 def _batches(batcher: Batcher, count: int) -> list[list[str]]:
     return [[job_id for job_id, _ in batcher._take()] for _ in range(count)]
 
@@ -134,7 +138,8 @@ def test_a_batch_stops_at_the_token_budget_and_always_takes_one_job(settings):
     """The gathering rule (the worker passes each job's ``kind.request_cost``): queued jobs, taken in order."""
     settings.GENERATION_BATCH_TOKEN_BUDGET = 1000
     settings.BATCH_MAX_SIZE = 32
-    batcher = Batcher(("model", "text-generation", "key"))  # its thread is not started: _take is called here
+    # Its thread is not started: _take is called here.
+    batcher = Batcher(("model", "text-generation", "key"), run_batch=_never_run, resend=_never_run)
     costs = {"a": 600, "b": 300, "c": 200, "d": 800, "e": 0, "f": 2500, "g": 50, "h": 950}
     for job_id, cost in costs.items():
         batcher.pending.put((job_id, Future(), cost))
@@ -145,7 +150,7 @@ def test_a_batch_stops_at_the_token_budget_and_always_takes_one_job(settings):
 def test_jobs_without_a_cost_are_bounded_by_count_only(settings):
     settings.GENERATION_BATCH_TOKEN_BUDGET = 10
     settings.BATCH_MAX_SIZE = 4
-    batcher = Batcher(("model", "emotion", ""))
+    batcher = Batcher(("model", "emotion", ""), run_batch=_never_run, resend=_never_run)
     for i in range(6):
         batcher.pending.put((f"job {i}", Future(), 0))
     assert _batches(batcher, 2) == [["job 0", "job 1", "job 2", "job 3"], ["job 4", "job 5"]]
@@ -169,4 +174,4 @@ def test_more_sampled_generations_than_beams_is_400_not_a_failed_job(api_client,
 @pytest.mark.parametrize("data", [{"do_sample": False}, {"temperature": 0}, {"num_beams": 4}])
 def test_generations_and_beams_that_transformers_runs_are_accepted(user, tiny_models, data):
     body = {"text": "Once", "num_beams": 2, "num_generations": 4, **data}
-    services.job_prepare(user=user, kind_name="text-generation", model_id="tiny-gpt2", data=body)
+    job_prepare(user=user, kind_name="text-generation", model_id="tiny-gpt2", data=body)

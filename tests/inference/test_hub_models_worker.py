@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from inference.catalog import MODELS, hub_install_dir
-from inference.model_install import model_pull
+from inference.catalog.install import model_pull
 from inference.registry import kind_get
 from tests.api.conftest import data_uri, png_bytes
 

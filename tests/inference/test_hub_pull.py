@@ -20,9 +20,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from inference import catalog
-from inference.catalog import COMMIT_HASH_RE, MODELS, catalog_get, hub_install_dir
-from inference.model_install import model_pull
+from inference.catalog import COMMIT_HASH_RE, MODELS, catalog_get, entries, hub_install_dir
+from inference.catalog.install import model_pull
 from tests.hubmirror import NOT_FETCHED, hub_builders
 
 HUB_MODELS = [spec for spec in MODELS if spec.source == "hub"]
@@ -80,7 +79,7 @@ def test_models_pull_installs_each_hub_model_and_a_second_pull_is_a_no_op(hub, m
 def test_pull_of_a_revision_the_hub_does_not_have_fails_with_one_line(hub, models_dir, monkeypatch):
     spec = catalog_get("clip-vit-base-patch32")
     missing = "f" * 40
-    monkeypatch.setitem(catalog._BY_ID, spec.id, dataclasses.replace(spec, hub_revision=missing))
+    monkeypatch.setitem(entries._BY_ID, spec.id, dataclasses.replace(spec, hub_revision=missing))
     with pytest.raises(CommandError) as exc:
         call_command("models", "pull", spec.id, "--endpoint", hub.url, stdout=StringIO())
     assert str(exc.value) == f"the Hugging Face hub has no revision '{missing}' of openai/clip-vit-base-patch32."

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from inference import services
+from inference.jobs import job_submit
 from inference.models import JobStatus
 
 from ..conftest import wait_for_job
@@ -32,7 +32,7 @@ def data_uri(path: Path | None = None, image: Image.Image | None = None) -> str:
 
 
 def run(user, kind: str, **data) -> dict:
-    job = services.job_submit(user=user, api_key=None, kind_name=kind, model_id="efficientnet-lite0", data=data)
+    job = job_submit(user=user, api_key=None, kind_name=kind, model_id="efficientnet-lite0", data=data)
     job = wait_for_job(job.id, timeout=180)
     assert job.status == JobStatus.SUCCEEDED, job.error
     return job.output
@@ -79,7 +79,7 @@ def test_a_label_without_a_class_is_reported_unmatched(celery_worker, user):
 
 
 def test_no_matching_label_at_all_fails_with_a_reason(celery_worker, user):
-    job = services.job_submit(user=user, api_key=None, kind_name="image-classification", model_id="efficientnet-lite0",
+    job = job_submit(user=user, api_key=None, kind_name="image-classification", model_id="efficientnet-lite0",
                               data={"image": data_uri(EXAMPLES / "chelsea.png"), "labels": "zorblefrax, quibbleton"})
     job = wait_for_job(job.id, timeout=180)
     assert job.status == JobStatus.FAILED

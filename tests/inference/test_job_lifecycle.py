@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from dashboard.selectors import usage_total
-from inference import services
+from inference.jobs import job_cancel, job_submit, jobs_sweep
 from inference.models import InferenceJob, JobStatus
 
 from ..conftest import wait_for_job
@@ -21,7 +21,7 @@ LONG_GENERATION = {"text": ["Once upon a time"] * 4, "min_length": 512, "max_len
 
 
 def submit(user, kind: str, model: str | None, **data) -> InferenceJob:
-    return services.job_submit(user=user, api_key=None, kind_name=kind, model_id=model, data=data,
+    return job_submit(user=user, api_key=None, kind_name=kind, model_id=model, data=data,
                                allow_internal=True)
 
 
@@ -67,7 +67,7 @@ def test_cancelling_a_running_generation_stops_it_and_charges_what_it_used(own_w
     job = submit(user, "text-generation", "tiny-gpt2", **LONG_GENERATION)
     wait_until_running(job)
     time.sleep(full.compute_ms / 1000 / 10)
-    services.job_cancel(job=job)
+    job_cancel(job=job)
     released = wait_for(lambda: InferenceJob.objects.filter(id=job.id, released_at__isnull=False).first(),
                         timeout=120, what="the worker letting go of the cancelled job")
     assert released.status == JobStatus.CANCELLED and released.output is None
@@ -80,7 +80,7 @@ def test_cancelling_a_running_generation_stops_it_and_charges_what_it_used(own_w
 
 
 def test_a_cancelled_job_in_a_running_batch_keeps_its_slot_until_the_batch_ends(own_worker, user):
-    from inference.selectors import jobs_in_flight
+    from inference.jobs.selectors import jobs_in_flight
 
     jobs = [submit(user, "echo", None, text=f"job {i}", sleep_ms=1000) for i in range(6)]
     own_worker("batch", BATCH_WAIT_MS="500")  # the jobs arriving while the first runs share a batch
@@ -91,7 +91,7 @@ def test_a_cancelled_job_in_a_running_batch_keeps_its_slot_until_the_batch_ends(
         return next((row for row in rows if starts.count(row.started_at) > 1), None)
 
     running = wait_for(running_batch, what="a batch of several jobs running")
-    services.job_cancel(job=running)
+    job_cancel(job=running)
     time.sleep(0.3)
     # The batch goes on for the jobs still wanted; the cancelled one still holds a worker.
     held = InferenceJob.objects.get(id=running.id)
@@ -115,7 +115,7 @@ def test_a_job_longer_than_the_old_limit_runs_exactly_once(own_worker, user, set
     wait_until_running(job)
     swept = {"requeued": 0, "failed": 0}
     while not InferenceJob.objects.get(id=job.id).is_terminal:
-        counts = services.jobs_sweep()
+        counts = jobs_sweep()
         swept = {key: swept[key] + counts[key] for key in swept}
         time.sleep(0.3)
     job = InferenceJob.objects.get(id=job.id)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from inference import services
+from inference.jobs import JobRejected, job_cancel, job_claim, job_submit, jobs_sweep
 from inference.models import InferenceJob, JobStatus
 from inference.tasks import run_job
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def submit(user, **data) -> InferenceJob:
-    return services.job_submit(user=user, api_key=None, kind_name="echo", model_id=None,
+    return job_submit(user=user, api_key=None, kind_name="echo", model_id=None,
                                data={"text": "hello", **data}, allow_internal=True)
 
 
@@ -38,8 +38,8 @@ def test_a_failing_job_ends_failed_with_its_reason(celery_worker, user):
 
 
 def test_internal_kind_is_not_offered_to_users(user):
-    with pytest.raises(services.JobRejected) as exc:
-        services.job_submit(user=user, api_key=None, kind_name="echo", model_id=None, data={"text": "x"})
+    with pytest.raises(JobRejected) as exc:
+        job_submit(user=user, api_key=None, kind_name="echo", model_id=None, data={"text": "x"})
     assert exc.value.status == 404
 
 
@@ -58,8 +58,8 @@ def test_a_duplicate_delivery_does_not_run_the_job_twice(celery_worker, user):
 
 def test_claim_is_conditional(user):
     job = InferenceJob.objects.create(owner=user, task_kind="echo", model_id="echo", input={"text": "x"})
-    assert services.job_claim(job_id=job.id) is not None
-    assert services.job_claim(job_id=job.id) is None
+    assert job_claim(job_id=job.id) is not None
+    assert job_claim(job_id=job.id) is None
 
 
 def test_a_killed_worker_does_not_lose_the_job(celery_worker, user, settings):
@@ -78,7 +78,7 @@ def test_a_killed_worker_does_not_lose_the_job(celery_worker, user, settings):
     assert InferenceJob.objects.get(id=job.id).status == JobStatus.RUNNING
     settings.JOB_HEARTBEAT_STALE_S = 0  # the dead worker's heartbeat is stale now, not in 30 s
     time.sleep(0.2)
-    counts = services.jobs_sweep()
+    counts = jobs_sweep()
     assert counts["requeued"] == 1
     celery_worker.start()
     job = wait_for_job(job.id, timeout=90)
@@ -96,7 +96,7 @@ def test_sweeper_fails_a_job_after_its_last_attempt(user, settings):
     from django.utils import timezone
 
     InferenceJob.objects.filter(id=job.id).update(started_at=timezone.now() - timedelta(seconds=60))
-    assert services.jobs_sweep()["failed"] == 1
+    assert jobs_sweep()["failed"] == 1
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
     assert "worker running it stopped" in job.error
@@ -106,13 +106,13 @@ def test_sweeper_fails_a_job_no_worker_took(user, settings):
     settings.JOB_QUEUED_TIMEOUT_S = 0
     job = InferenceJob.objects.create(owner=user, task_kind="echo", model_id="echo", input={"text": "x"})
     time.sleep(0.01)
-    assert services.jobs_sweep()["expired"] == 1
+    assert jobs_sweep()["expired"] == 1
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and "No worker took the job" in job.error
 
 
 def test_cancel_a_queued_job(user):
     job = InferenceJob.objects.create(owner=user, task_kind="echo", model_id="echo", input={"text": "x"})
-    job = services.job_cancel(job=job)
+    job = job_cancel(job=job)
     assert job.status == JobStatus.CANCELLED
-    assert services.job_claim(job_id=job.id) is None
+    assert job_claim(job_id=job.id) is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from inference import services
+from inference import jobs as services
 from inference.models import JobStatus
 
 from ..conftest import wait_for_job

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from inference import services
+from inference.jobs import job_submit
 from inference.models import InferenceJob, JobStatus
 
 from ..conftest import GOEMOTIONS_LABELS, wait_for_job
@@ -32,7 +32,7 @@ def png_data_uri(color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, i
 
 
 def finished(user, kind: str, model: str, *, timeout: float = 60, **data: Any) -> InferenceJob:
-    job = services.job_submit(user=user, api_key=None, kind_name=kind, model_id=model, data=data)
+    job = job_submit(user=user, api_key=None, kind_name=kind, model_id=model, data=data)
     return wait_for_job(job.id, timeout=timeout)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from inference import services
+from inference.jobs import jobs_purge_data
 from inference.models import InferenceJob, JobStatus
 
 pytestmark = pytest.mark.django_db
@@ -32,8 +32,8 @@ def test_old_jobs_lose_their_data_and_keep_their_usage(user, api_client, setting
                                           input={"text": "still queued"})
     InferenceJob.objects.filter(id=waiting.id).update(created_at=timezone.now() - timedelta(days=60))
 
-    assert services.jobs_purge_data() == 2
-    assert services.jobs_purge_data() == 0  # once
+    assert jobs_purge_data() == 2
+    assert jobs_purge_data() == 0  # once
 
     old.refresh_from_db()
     assert (old.input, old.output, old.status, old.compute_ms) == ({}, None, JobStatus.SUCCEEDED, 120)
@@ -52,6 +52,6 @@ def test_old_jobs_lose_their_data_and_keep_their_usage(user, api_client, setting
 def test_a_retention_of_zero_keeps_everything(user, settings):
     settings.JOB_DATA_RETENTION_DAYS = 0
     job = finished_job(user, days_ago=3650)
-    assert services.jobs_purge_data() == 0
+    assert jobs_purge_data() == 0
     job.refresh_from_db()
     assert job.input == {"text": "my private words"} and job.data_purged_at is None

@@ -26,7 +26,7 @@ def redis_server(tmp_path):
 def use_broker(settings):
     """``use_broker(url)``: this process's Redis (events) and Celery broker are ``url`` until the test ends."""
     from config.celery import app
-    from inference import events
+    from inference.jobs import events
 
     original = app.conf.broker_url
 

@@ -19,7 +19,7 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from inference import services
+from inference.jobs import job_submit, jobs_sweep
 from inference.models import BuildStatus, InferenceJob, JobStatus
 
 from ..conftest import wait_for_job
@@ -49,7 +49,7 @@ class Scrape:
 
 
 def submit(user, kind: str, model: str | None, **data) -> InferenceJob:
-    return services.job_submit(user=user, api_key=None, kind_name=kind, model_id=model, data=data,
+    return job_submit(user=user, api_key=None, kind_name=kind, model_id=model, data=data,
                                allow_internal=True)
 
 
@@ -194,7 +194,7 @@ def test_the_sweepers_actions_are_counted(user, client, settings):
     InferenceJob.objects.filter(id=lost.id).update(created_at=now - timedelta(minutes=20))
     InferenceJob.objects.filter(id=unclaimed.id).update(created_at=now - timedelta(hours=2))
     before = Scrape(client)
-    counts = services.jobs_sweep()
+    counts = jobs_sweep()
     after = Scrape(client)
 
     assert counts == {"requeued": 1, "failed": 1, "resent": 1, "expired": 1}

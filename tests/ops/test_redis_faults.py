@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from inference import events
+from inference.jobs import events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from inference.jobs import job_submit
 from inference.models import JobStatus
-from inference.services import job_submit
 from tests.conftest import wait_for_job
 from tests.workers import Worker
 

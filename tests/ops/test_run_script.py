@@ -137,7 +137,7 @@ LONG_JOB = """
 import time
 from django.contrib.auth import get_user_model
 from inference.models import InferenceJob
-from inference.services import job_submit
+from inference.jobs import job_submit
 user = get_user_model().objects.get(username="demo")
 job = job_submit(user=user, api_key=None, kind_name="echo", model_id=None, allow_internal=True,
                  data={"text": "long", "sleep_ms": 300000})

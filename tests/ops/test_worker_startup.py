@@ -15,9 +15,9 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from dashboard.services import api_key_create
+from inference.jobs import job_submit
 from inference.models import BuildStatus, JobStatus
-from inference.services import job_submit
-from inference.upload_validation import example_input
+from inference.uploads.build import example_input
 from tests.conftest import wait_for_job
 from tests.uploads.conftest import tar_folder, upload, wait_for_build, zip_folder
 from tests.workers import Worker, flush_queues

@@ -59,7 +59,7 @@ def wait_for_build(owner, name: str, *, timeout: float = 120.0):
 
 
 def files_under(owner, name: str) -> list[Path]:
-    from inference.uploads import model_folder
+    from inference.uploads.paths import model_folder
 
     folder = model_folder(owner_id=owner.pk, name=name)
     return [p for p in folder.rglob("*") if not p.is_dir()] if folder.exists() else []

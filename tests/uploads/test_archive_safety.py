@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from inference.upload_validation import UploadInvalid, unpack_upload
+from inference.uploads.archive import UploadInvalid, unpack_upload
 
 
 def _tar(tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from inference.models import BuildStatus, ModelVersion, UploadedModel
-from inference.services import uploads as upload_services
-from inference.uploads import upload_file_path, version_folder
+from inference.uploads import build as upload_build
+from inference.uploads.paths import upload_file_path, version_folder
 
 from .conftest import files_under, wait_for_build, zip_folder
 
@@ -43,19 +43,19 @@ def left_building(user, tiny_models, *, name: str = "orphan", started_ago: float
 def test_a_build_whose_worker_died_is_built_again(celery_worker, tiny_models, user, settings):
     version = left_building(user, tiny_models, started_ago=settings.JOB_HEARTBEAT_STALE_S + 60,
                             attempts=1)
-    assert upload_services.model_builds_sweep()["retried"] == 1
+    assert upload_build.model_builds_sweep()["retried"] == 1
 
     version = wait_for_build(user, "orphan")
     assert version.build_status == BuildStatus.READY, version.build_message
     assert version.build_attempts == 2
-    assert upload_services.model_builds_sweep() == NOTHING_TO_DO
+    assert upload_build.model_builds_sweep() == NOTHING_TO_DO
 
 
 def test_a_build_that_keeps_dying_fails_with_its_reason_and_leaves_nothing(tiny_models, user, settings):
     version = left_building(user, tiny_models, started_ago=settings.JOB_HEARTBEAT_STALE_S + 60,
                             attempts=settings.UPLOAD_BUILD_MAX_ATTEMPTS)
     version_folder(owner_id=user.pk, name="orphan", number=1).mkdir(parents=True)  # a half-unpacked build
-    assert upload_services.model_builds_sweep()["failed"] == 1
+    assert upload_build.model_builds_sweep()["failed"] == 1
 
     version.refresh_from_db()
     assert version.build_status == BuildStatus.FAILED
@@ -67,7 +67,7 @@ def test_a_lost_build_message_is_sent_again(celery_worker, tiny_models, user, se
     left_building(user, tiny_models)
     settings.UPLOAD_BUILD_RESEND_AFTER_S = 0
     time.sleep(0.01)
-    assert upload_services.model_builds_sweep()["resent"] == 1
+    assert upload_build.model_builds_sweep()["resent"] == 1
 
     version = wait_for_build(user, "orphan")
     assert version.build_status == BuildStatus.READY, version.build_message
@@ -78,7 +78,7 @@ def test_a_build_no_worker_took_fails_with_its_reason(tiny_models, user, setting
     version = left_building(user, tiny_models)
     settings.UPLOAD_BUILD_QUEUED_TIMEOUT_S = 0
     time.sleep(0.01)
-    assert upload_services.model_builds_sweep()["expired"] == 1
+    assert upload_build.model_builds_sweep()["expired"] == 1
 
     version.refresh_from_db()
     assert version.build_status == BuildStatus.FAILED
@@ -89,10 +89,10 @@ def test_a_build_no_worker_took_fails_with_its_reason(tiny_models, user, setting
 def test_a_second_delivery_of_a_build_message_leaves_the_running_build_alone(tiny_models, user, settings):
     version = left_building(user, tiny_models, started_ago=1, attempts=1)
 
-    assert upload_services.model_upload_build(version_id=version.id) is None
+    assert upload_build.model_upload_build(version_id=version.id) is None
     again = ModelVersion.objects.get(id=version.id)
     assert (again.build_status, again.build_attempts, again.build_started_at) == (
         BuildStatus.BUILDING, 1, version.build_started_at)
     assert not version_folder(owner_id=user.pk, name="orphan", number=1).exists()
     # Not stale yet: the sweeper leaves it to the worker building it.
-    assert upload_services.model_builds_sweep() == NOTHING_TO_DO
+    assert upload_build.model_builds_sweep() == NOTHING_TO_DO

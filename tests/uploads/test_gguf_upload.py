@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from inference.bundled import smollm2_gguf
+from inference.backends.bundled import smollm2_gguf
 from inference.models import BuildStatus
 
 from .conftest import files_under, upload, wait_for_build

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from inference import services
+from inference.jobs import job_submit
 from inference.models import BuildStatus, InferenceJob, JobStatus, ModelVersion
-from inference.services import uploads as upload_services
+from inference.uploads import build as upload_build
 
 from .. import tinymodels
 from ..conftest import GOEMOTIONS_LABELS, wait_for_job
@@ -50,7 +50,7 @@ def threads_worker(celery_worker):
 
 
 def _submit(user, text: str) -> InferenceJob:
-    return services.job_submit(user=user, api_key=None, kind_name="emotion", model_id="my-emotions",
+    return job_submit(user=user, api_key=None, kind_name="emotion", model_id="my-emotions",
                                data={"text": text, "scores": True})
 
 
@@ -94,7 +94,7 @@ def test_a_queued_job_runs_on_the_version_it_was_accepted_for(celery_worker, tin
         assert upload(api_client, name="my-emotions", task="emotion", file_name="m.zip",
                       content=newer).status_code == 202
         v2 = ModelVersion.objects.get(model__owner=user, model__name="my-emotions", number=2)
-        upload_services.model_upload_build(version_id=v2.id)  # built here, before any worker runs the job
+        upload_build.model_upload_build(version_id=v2.id)  # built here, before any worker runs the job
         assert ModelVersion.objects.get(id=v2.id).build_status == BuildStatus.READY
         assert ModelVersion.objects.filter(id=v1.id).exists()  # kept for the job accepted for it
     finally:
@@ -107,8 +107,8 @@ def test_a_queued_job_runs_on_the_version_it_was_accepted_for(celery_worker, tin
     assert set(later.output["scores"]) == set(NEWER_LABELS)
 
     # Once no job needs version 1 any more, the sweeper removes it and its files.
-    assert upload_services.model_builds_sweep()["superseded_removed"] == 1
+    assert upload_build.model_builds_sweep()["superseded_removed"] == 1
     assert list(ModelVersion.objects.filter(model__owner=user).values_list("number", flat=True)) == [2]
-    from inference.uploads import version_folder
+    from inference.uploads.paths import version_folder
 
     assert not version_folder(owner_id=user.pk, name="my-emotions", number=1).exists()

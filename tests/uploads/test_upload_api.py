@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from inference.jobs.selectors import model_resolve
 from inference.models import BuildStatus, ModelVersion, UploadedModel
-from inference.selectors import model_resolve
-from inference.upload_validation import example_input
+from inference.uploads.build import example_input
 
 from .conftest import files_under, tar_folder, upload, wait_for_build, zip_folder
 

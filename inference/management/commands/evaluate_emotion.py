@@ -27,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=2, help="torch threads")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from inference.training.emotion import evaluate
+        from inference.training.emotion import evaluate  # lazily: training imports torch, a command's help does not
 
         model_dir: Path = options["model"] or default_output_dir()
         tsv: Path = options["tsv"]

@@ -5,7 +5,7 @@
     python manage.py models import <id> PATH  # install a hub model from a folder / .zip / .tar.gz (no hub)
     python manage.py models export <id> PATH  # write an installed hub model to a .tar.gz / .zip
 
-Thin wrapper over :mod:`inference.catalog` and :mod:`inference.model_install`.
+Thin wrapper over :mod:`inference.catalog` and :mod:`inference.catalog.install`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from inference.catalog import ModelSpec, catalog_get, catalog_models
-from inference.model_install import ModelInstallError, model_export, model_import, model_pull
+from inference.catalog.install import ModelInstallError, model_export, model_import, model_pull
 
 COLUMNS = ("ID", "TASK KINDS", "SOURCE", "INSTALLED", "TO INSTALL")
 

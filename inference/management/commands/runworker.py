@@ -7,7 +7,7 @@
 
 By default the worker uses Celery's threads pool with ``WORKER_CONCURRENCY``
 jobs in flight, so concurrent jobs for one model share a forward pass (see
-``inference/batching.py``). Celery's soft and hard time limits do not apply to
+``inference/runtime/batching.py``). Celery's soft and hard time limits do not apply to
 the threads pool; a job that hangs is re-queued or failed by the sweeper after
 ``JOB_HARD_TIME_LIMIT_S``, and its late outcome, if any, is dropped.
 

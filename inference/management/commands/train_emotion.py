@@ -50,7 +50,7 @@ class Command(BaseCommand):
                             help="do not train: tune the thresholds of the model in --output on dev again")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from inference.training.emotion import train
+        from inference.training.emotion import train  # lazily: training imports torch, a command's help does not
 
         data_dir: Path = options["data"] or default_data_dir()
         output_dir: Path = options["output"] or default_output_dir()
@@ -59,7 +59,7 @@ class Command(BaseCommand):
                 raise CommandError(f"{data_dir / name} not found (use --data)")
 
         if options["tune_only"]:
-            from inference.training.emotion import retune_thresholds
+            from inference.training.emotion import retune_thresholds  # lazily, as train above (torch)
 
             report = retune_thresholds(output_dir, data_dir / "dev.tsv")
             self.stdout.write(self.style.SUCCESS(

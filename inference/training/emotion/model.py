@@ -26,7 +26,7 @@ def pool_logits(model: Any, batch: dict[str, torch.Tensor], pooling: str) -> tor
 
 def load_model(model_dir: str | Path) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` from a trained folder, in float32, eval mode."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer  # lazily: its import is slow
 
     model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), dtype=torch.float32)
     model.eval()

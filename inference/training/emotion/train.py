@@ -104,6 +104,7 @@ def train(
     score on the first rows only (tests). ``progress`` receives log lines
     (step, loss, elapsed, ETA); ``None`` silences them.
     """
+    # transformers lazily (its import is slow): the data and metrics helpers are used without it.
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
     log: ProgressFn = progress or (lambda _msg: None)

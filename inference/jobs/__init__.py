@@ -1,13 +1,16 @@
-"""Writes of the inference app: jobs (submit, run, recover) and uploaded models.
+"""Jobs: the engine's face to the apps. Submit, run, recover, read.
 
 - ``submit``: validate a request, record the job, enqueue its Celery task (web side);
+- ``routing``: a job's route, sent with its message for the worker's batcher;
 - ``execute``: claim, run and record jobs on a worker, alone or in batches;
+- ``control``: when a running batch stops (cancelled, past its deadline, worker stopping);
 - ``recovery``: re-queue or fail, cancel, and the sweeper that rescues jobs whose worker died;
 - ``retention``: a finished job's input and result are deleted after ``JOB_DATA_RETENTION_DAYS``;
-- ``uploads``: users' own models: upload, build on a worker, sweep lost builds, delete.
+- ``selectors``: reads: resolving a model (the catalog's or the user's own), listing jobs;
+- ``events``: job events and cancel flags over Redis.
 
 The Celery tasks (``inference/tasks.py``) are thin and call these; the database
-row is the source of truth.
+row is the source of truth. Users' own models are ``inference.uploads``.
 """
 
 from .execute import (
@@ -23,13 +26,14 @@ from .execute import (
 )
 from .recovery import job_cancel, job_requeue_or_fail, jobs_hand_back, jobs_resend, jobs_sweep
 from .retention import jobs_purge_data
-from .submit import JobRejected, job_enqueue, job_prepare, job_submit
+from .submit import RUN_JOB, JobRejected, job_enqueue, job_prepare, job_submit
 
 __all__ = [
     "DB_ERRORS",
     "TRANSIENT_ERRORS",
     "JobCancelled",
     "JobRejected",
+    "RUN_JOB",
     "job_cancel",
     "job_claim",
     "job_claim_batch",

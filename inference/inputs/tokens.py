@@ -14,14 +14,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .catalog import ModelSpec
-
 _loading = threading.Lock()
 
 
 @functools.lru_cache(maxsize=16)
 def _load(path: str, revision: str):
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # lazily: the web process imports transformers only to count tokens
 
     folder = Path(path)
     if not folder.is_dir() or not (folder / "tokenizer_config.json").exists():
@@ -38,18 +36,12 @@ def _tokenizer(path: str, revision: str):
         return _load(path, revision)
 
 
-def token_counter(spec: ModelSpec) -> Callable[[str], int] | None:
-    """A function counting tokens with ``spec``'s tokenizer, or None when it has none on disk."""
-    folder = spec.options.get("tokenizer_dir") or spec.path
+def token_counter(folder: Path | None, revision: str) -> Callable[[str], int] | None:
+    """A function counting tokens with the tokenizer in ``folder`` (a model's ``ModelSpec.tokenizer_folder``,
+    at its ``revision``), or None when there is none on disk."""
     if folder is None:
         return None
-    if str(folder).endswith(".gguf"):
-        # The tokenizer of a GGUF model is in its converted folder, once a worker converted it.
-        from .gguf_cache import gguf_cache_folder
-        from .uploads import model_cache_dir
-
-        folder = gguf_cache_folder(Path(folder), model_cache_dir(folder))
-    loaded = _tokenizer(str(folder), spec.revision)
+    loaded = _tokenizer(str(folder), revision)
     if loaded is None:
         return None
     tokenizer, lock = loaded

@@ -10,9 +10,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .. import events, metrics
+from .. import metrics
 from ..models import InferenceJob, JobStatus
-from ..running import heartbeat_stale_before
+from ..runtime.running import heartbeat_stale_before
+from . import events
 from .submit import job_enqueue
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def job_cancel(*, job: InferenceJob) -> InferenceJob:
     A running job is marked cancelled at once and its worker's result is
     dropped. Its worker stops as soon as it can: generation between two
     tokens once every job of its batch is cancelled (the cancellation flag,
-    see ``running.BatchControl``). Until the worker lets go of it
+    see ``control.BatchControl``). Until the worker lets go of it
     (``released_at``) the job keeps its in-flight slot, and the compute time
     it used is recorded and charged like any other.
     """

@@ -1,20 +1,28 @@
-"""Accepting a job: validate, record, enqueue (the web side of ``inference.services``)."""
+"""Accepting a job: validate, record, enqueue (the web side of ``inference.jobs``)."""
 
 from __future__ import annotations
 
 from typing import Any
 from uuid import UUID
 
+import redis
+from celery import current_app
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from ..catalog import ModelSpec
+from ..inputs.tokens import token_counter
 from ..kinds.base import InputError, TaskKind
 from ..models import InferenceJob, JobStatus
 from ..registry import kind_get
-from ..selectors import jobs_in_flight, model_resolve, model_resolve_key
+from .routing import job_route
+from .selectors import jobs_in_flight, model_resolve, model_resolve_key
+
+# The Celery task that runs a job (``inference/tasks.py``), sent by name: the task module sits above this one.
+RUN_JOB = "inference.tasks.run_job"
 
 
 class JobRejected(Exception):
@@ -51,9 +59,7 @@ def job_prepare(*, user: AbstractBaseUser, kind_name: str, model_id: str | None,
         raise JobRejected(409, "model_not_installed", f"Model '{model_id}' is in the catalog but not installed. "
                           f"{spec.install_hint}", field="model")
     try:
-        from ..tokens import token_counter
-
-        cleaned = kind.clean(data, count_tokens=token_counter(spec))
+        cleaned = kind.clean(data, count_tokens=token_counter(spec.tokenizer_folder, spec.revision))
     except InputError as exc:
         raise JobRejected(400, "invalid", str(exc), field=exc.field) from exc
     return kind, spec, cleaned
@@ -107,14 +113,7 @@ def _job_record(*, user: AbstractBaseUser, api_key: Any | None, kind: TaskKind, 
     return job
 
 
-def _broker_errors() -> tuple[type[BaseException], ...]:
-    import redis
-    from kombu.exceptions import OperationalError
-
-    return (OperationalError, redis.RedisError)
-
-
-BROKER_ERRORS = _broker_errors()
+BROKER_ERRORS: tuple[type[BaseException], ...] = (OperationalError, redis.RedisError)
 
 
 def job_enqueue(*, job: InferenceJob, spec: ModelSpec | None = None, stamped: bool = False) -> None:
@@ -122,9 +121,6 @@ def job_enqueue(*, job: InferenceJob, spec: ModelSpec | None = None, stamped: bo
 
     ``stamped``: the row's ``enqueued_at`` is already set (a new job), saving a write.
     """
-    from ..batching import job_route
-    from ..tasks import run_job
-
     if not stamped:
         InferenceJob.objects.filter(id=job.id).update(enqueued_at=timezone.now())
     if spec is None:
@@ -133,4 +129,4 @@ def job_enqueue(*, job: InferenceJob, spec: ModelSpec | None = None, stamped: bo
     # A model deleted while its job waited: any worker fails it with a reason.
     queue = spec.queue if spec is not None else "fp.default"
     route = job_route(model_key=job.model_identity, task_kind=job.task_kind, cleaned=job.input)
-    run_job.apply_async_on_commit(args=(str(job.id), route), queue=queue)
+    current_app.tasks[RUN_JOB].apply_async_on_commit(args=(str(job.id), route), queue=queue)

@@ -13,21 +13,20 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+import torch
 from django.conf import settings
 
-from . import metrics
-from .backends.base import Backend, LoadTarget
-from .catalog import ModelSpec
-from .registry import backend_class
-from .uploads import model_cache_dir
+from .. import metrics
+from ..backends.base import Backend, BackendError, LoadTarget
+from ..catalog import ModelSpec
+from ..registry import backend_class
+from ..uploads.paths import model_cache_dir
 
 logger = logging.getLogger(__name__)
 
 
 def device_and_dtype():
     """CUDA with fp16 when a GPU is present, CPU with fp32 otherwise (``INFERENCE_DEVICE`` overrides)."""
-    import torch
-
     wanted = settings.INFERENCE_DEVICE
     if wanted == "auto":
         wanted = "cuda" if torch.cuda.is_available() else "cpu"
@@ -84,8 +83,6 @@ class ModelCache:
         device, dtype = device_and_dtype()
         path = spec.path
         if path is None:
-            from .backends.base import BackendError
-
             raise BackendError(f"Model '{spec.id}' is not installed on this worker. {spec.install_hint}")
         target = LoadTarget(model_id=spec.id, path=Path(path), device=device, dtype=dtype,
                             options=dict(spec.options), cache_dir=model_cache_dir(path))

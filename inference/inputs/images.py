@@ -15,7 +15,7 @@ import re
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
-from .kinds.base import InputError
+from .errors import InputError
 
 ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp",
                    "BMP": "image/bmp"}

@@ -1,145 +1,45 @@
-"""Writes for uploaded models: create (web), build (worker), delete.
+"""Building an uploaded model on a worker: unpack, check, try it, and sweep builds that were lost.
 
-The web process only checks the request, saves the uploaded file and enqueues
-``build_uploaded_model`` on the ``fp.model.uploads`` queue; unpacking and
-loading happen on a worker (``model_upload_build``). A build is claimed like a
-job (``build_started_at``), so a message delivered twice builds once, and
-``model_builds_sweep`` rescues builds whose message or worker was lost: every
-version ends ready or failed with a reason.
+A build is claimed like a job (``build_started_at``), so a message delivered
+twice builds once, and ``model_builds_sweep`` rescues builds whose message or
+worker was lost: every version ends ready or failed with a reason. A version
+is ready once its archive passed the checks (``archive``) and the task kind's
+example input ran through it, loaded as a worker loads it.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
-import re
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Q
 from django.utils import timezone
+from PIL import Image
 
-from ..catalog import ModelSpec, catalog_get
+from ..catalog import ModelSpec
+from ..kinds.base import IMAGE
 from ..models import ACTIVE_STATUSES, BuildStatus, InferenceJob, ModelVersion, UploadedModel
 from ..registry import kind_get
-from ..running import build_tracked, heartbeat_stale_before
-from ..upload_validation import (
-    KIND_FAMILIES,
-    PICKLE_HINT,
-    UploadInvalid,
-    archive_format,
-    check_folder,
-    is_pickle_name,
-    run_example,
-    unpack_upload,
-)
-from ..uploads import (
-    UPLOADS_QUEUE_GROUP,
+from ..runtime.running import build_tracked, heartbeat_stale_before
+from .archive import UploadInvalid, check_folder, unpack_upload
+from .paths import (
+    folder_remove_if_empty,
     model_cache_dir,
     model_folder,
     upload_file_path,
     version_folder,
     version_model_path,
 )
+from .services import build_enqueue
 
 logger = logging.getLogger(__name__)
-
-NAME_PATTERN = re.compile(r"^[a-z0-9_-]{3,100}$")
-UPLOADS_QUEUE = f"fp.model.{UPLOADS_QUEUE_GROUP}"
-
-
-class UploadRejected(Exception):
-    """An upload refused before it is saved; ``field`` names the bad form field."""
-
-    def __init__(self, message: str, *, field: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
-
-
-def model_upload_create(*, user: AbstractBaseUser, name: str, task_kind: str, description: str,
-                        file: UploadedFile) -> ModelVersion:
-    """Check an upload, save its file and enqueue its build; returns the new version (``building``).
-
-    Uploading a name again makes a new version; the previous ready one keeps
-    serving until this one is ready. Raises ``UploadRejected``.
-    """
-    name = (name or "").strip()
-    if not NAME_PATTERN.match(name):
-        raise UploadRejected("3 to 100 characters of a-z, 0-9, _ and -.", field="name")
-    if catalog_get(name) is not None:
-        raise UploadRejected(f"'{name}' is the id of a catalog model; choose another name.", field="name")
-    kind = kind_get(task_kind or "")
-    if kind is None or kind.internal or task_kind not in KIND_FAMILIES:
-        raise UploadRejected(f"one of {', '.join(KIND_FAMILIES)}.", field="task")
-    if file is None:
-        raise UploadRejected("this field is required.", field="file")
-    if is_pickle_name(file.name or ""):
-        raise UploadRejected(PICKLE_HINT, field="file")
-    file_format = archive_format(file.name or "")
-    if file_format is None:
-        raise UploadRejected("a .zip or .tar.gz of a transformers model folder, or a single .gguf file.", field="file")
-    if file_format == "gguf" and task_kind != "text-generation":
-        raise UploadRejected("a .gguf file can only serve text-generation.", field="file")
-    if file.size > settings.UPLOAD_MAX_BYTES:
-        raise UploadRejected(f"at most {settings.UPLOAD_MAX_BYTES:,} bytes (got {file.size:,}).", field="file",
-                             status=413)
-    _storage_quota_check(user=user, size=file.size)
-
-    with transaction.atomic():
-        model, _ = UploadedModel.objects.select_for_update().get_or_create(
-            owner=user, name=name, defaults={"task_kind": task_kind, "description": description or ""})
-        model.task_kind = task_kind
-        if description:
-            model.description = description
-        model.save(update_fields=["task_kind", "description"])
-        last = model.versions.order_by("-number").values_list("number", flat=True).first() or 0
-        version = ModelVersion.objects.create(model=model, number=last + 1, task_kind=task_kind,
-                                              file_name=(file.name or "")[:255], file_format=file_format,
-                                              size_bytes=file.size, build_enqueued_at=timezone.now())
-        target = upload_file_path(owner_id=user.pk, name=name, number=version.number, file_format=file_format)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "wb") as out:
-            for chunk in file.chunks():
-                out.write(chunk)
-        _build_enqueue(version, stamped=True)
-    return version
-
-
-def _storage_quota_check(*, user: AbstractBaseUser, size: int) -> None:
-    """Refuse (403) an upload that would take the user's stored versions past ``UPLOAD_STORAGE_QUOTA_BYTES``.
-
-    Building and ready versions hold files (a failed one leaves none); a new version of a name counts
-    beside the one it replaces, which is kept until the new one is ready.
-    """
-    quota = settings.UPLOAD_STORAGE_QUOTA_BYTES
-    if not quota:
-        return
-    used = (ModelVersion.objects.filter(model__owner=user).exclude(build_status=BuildStatus.FAILED)
-            .aggregate(total=Sum("size_bytes"))["total"] or 0)
-    if used + size > quota:
-        raise UploadRejected(
-            f"this file ({size:,} bytes) does not fit in your storage quota of {quota:,} bytes: your models "
-            f"use {used:,} bytes. Delete a model to make room.",
-            field="file", status=403)
-
-
-def _build_enqueue(version: ModelVersion, *, stamped: bool = False) -> None:
-    """Send the version's build message once the current transaction commits, and note when.
-
-    ``stamped``: the row's ``build_enqueued_at`` is already set (a new version), saving a write.
-    """
-    from ..tasks import build_uploaded_model
-
-    if not stamped:
-        version.build_enqueued_at = timezone.now()
-        ModelVersion.objects.filter(id=version.id).update(build_enqueued_at=version.build_enqueued_at)
-    build_uploaded_model.apply_async_on_commit(args=(version.id,), queue=UPLOADS_QUEUE)
 
 
 def model_upload_build(*, version_id: int) -> ModelVersion | None:
@@ -239,7 +139,7 @@ def _build_fail(version: ModelVersion, message: str, *, claimed_at: datetime | N
                           ignore_errors=True)
             upload_file_path(owner_id=model.owner_id, name=model.name, number=version.number,
                              file_format=version.file_format).unlink(missing_ok=True)
-            _remove_if_empty(model_folder(owner_id=model.owner_id, name=model.name))
+            folder_remove_if_empty(model_folder(owner_id=model.owner_id, name=model.name))
     return bool(updated)
 
 
@@ -270,7 +170,7 @@ def model_builds_sweep() -> dict[str, int]:
             if ModelVersion.objects.filter(id=version.id, build_status=BuildStatus.BUILDING,
                                            build_started_at=version.build_started_at).update(
                                                build_started_at=None, build_heartbeat_at=None):
-                _build_enqueue(version)
+                build_enqueue(version)
                 counts["retried"] += 1
     waiting = building.filter(build_started_at__isnull=True)
     expire_before = now - timedelta(seconds=settings.UPLOAD_BUILD_QUEUED_TIMEOUT_S)
@@ -282,7 +182,7 @@ def model_builds_sweep() -> dict[str, int]:
     for version in waiting.filter(Q(build_enqueued_at__lt=resend_before) | Q(build_enqueued_at__isnull=True),
                                   created_at__lt=resend_before):
         with transaction.atomic():
-            _build_enqueue(version)
+            build_enqueue(version)
         counts["resent"] += 1
     # Versions kept after a newer one became ready, for the jobs accepted for them, once those have ended.
     superseded = UploadedModel.objects.filter(versions__build_status=BuildStatus.READY).annotate(
@@ -291,22 +191,37 @@ def model_builds_sweep() -> dict[str, int]:
     return counts
 
 
-def _remove_if_empty(folder: Path) -> None:
-    """Removes ``folder`` and then its parent when they hold nothing."""
-    for candidate in (folder, folder.parent):
-        try:
-            candidate.rmdir()
-        except OSError:
-            return
+def example_input(kind_name: str) -> dict[str, Any]:
+    """The task kind's example input, with a small generated image for image kinds."""
+    kind = kind_get(kind_name)
+    data = dict(kind.example)
+    for param in kind.params:
+        if param.type == IMAGE and param.name in data:
+            buffer = io.BytesIO()
+            Image.new("RGB", (32, 32), (200, 120, 40)).save(buffer, format="PNG")
+            data[param.name] = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return data
 
 
-def model_upload_delete(*, user: AbstractBaseUser, name: str) -> None:
-    """Remove one of ``user``'s models: every version's files and rows.
+def run_example(*, model_id: str, path: Path, family: str, kind_name: str, options: dict[str, Any],
+                cache_dir: Path) -> None:
+    """Load the model as a worker would and run the kind's example input through it."""
+    # Lazily: the model cache and the backends import torch; this module is imported by the web's admin.
+    from ..backends.base import LoadTarget
+    from ..runtime.loading import backend_load, device_and_dtype
 
-    Raises ``UploadedModel.DoesNotExist`` for a name the user does not own.
-    """
-    model = UploadedModel.objects.get(owner=user, name=name)
-    folder = model_folder(owner_id=user.pk, name=name)
-    model.delete()
-    shutil.rmtree(folder, ignore_errors=True)
-    _remove_if_empty(folder.parent)
+    kind = kind_get(kind_name)
+    device, dtype = device_and_dtype()
+    try:
+        backend = backend_load(family, LoadTarget(model_id=model_id, path=path, device=device, dtype=dtype,
+                                                  options=options, cache_dir=cache_dir))
+    except Exception as exc:  # noqa: BLE001
+        raise UploadInvalid(f"The model could not be loaded: {exc}") from exc
+    if kind.operation not in backend.operations:
+        raise UploadInvalid(f"A {family} model cannot do {kind_name}.")
+    try:
+        result = kind.run(backend, [kind.clean(example_input(kind_name))])[0]
+    except Exception as exc:  # noqa: BLE001
+        raise UploadInvalid(f"The model failed on the example input of {kind_name}: {exc}") from exc
+    if result.error:
+        raise UploadInvalid(f"The model failed on the example input of {kind_name}: {result.error}")

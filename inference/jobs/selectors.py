@@ -1,4 +1,4 @@
-"""Reads for the inference layer: resolving models, listing jobs."""
+"""Reads for the inference layer: resolving models (the catalog's and users' own), listing jobs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
-from .catalog import UPLOAD_KEY_PREFIX, ModelSpec, catalog_get, catalog_models
-from .models import ACTIVE_STATUSES, InferenceJob, JobStatus
-from .running import heartbeat_stale_before
+from ..catalog import UPLOAD_KEY_PREFIX, ModelSpec, catalog_get, catalog_models
+from ..kinds.base import IMAGE
+from ..models import ACTIVE_STATUSES, InferenceJob, JobStatus
+from ..registry import kind_get
+from ..runtime.running import heartbeat_stale_before
+from ..uploads.selectors import uploaded_spec, uploaded_spec_by_key, uploaded_specs
 
 
 def model_resolve(*, model_id: str, user: AbstractBaseUser | None, include_unready: bool = False) -> ModelSpec | None:
@@ -22,16 +25,12 @@ def model_resolve(*, model_id: str, user: AbstractBaseUser | None, include_unrea
     spec = catalog_get(model_id)
     if spec is not None:
         return spec
-    from .uploads import uploaded_spec  # the user's own models
-
     return uploaded_spec(model_id=model_id, user=user, include_unready=include_unready)
 
 
 def model_resolve_key(*, key: str, owner_id: int) -> ModelSpec | None:
     """The exact model a job recorded (``InferenceJob.model_key``), for that job's own owner."""
     if key.startswith(UPLOAD_KEY_PREFIX):
-        from .uploads import uploaded_spec_by_key
-
         return uploaded_spec_by_key(key=key, owner_id=owner_id)
     return catalog_get(key)
 
@@ -48,8 +47,6 @@ def jobs_in_flight(*, user: AbstractBaseUser) -> int:
 
 def model_list(*, user: AbstractBaseUser | None, kind: str | None = None) -> list[ModelSpec]:
     """The catalog (installed or not) plus the user's ready uploaded models."""
-    from .uploads import uploaded_specs
-
     specs = [s for s in catalog_models() if not s.internal]
     if user is not None:
         specs += uploaded_specs(user=user)
@@ -77,9 +74,6 @@ def job_get(*, user: AbstractBaseUser, job_id) -> InferenceJob:
 
 def job_input_shown(job: InferenceJob) -> dict[str, Any] | None:
     """A job's input as the API and the admin show it: images as ``<image, N bytes>``; None once purged."""
-    from .kinds.base import IMAGE
-    from .registry import kind_get
-
     if job.data_purged_at is not None:
         return None
     kind = kind_get(job.task_kind)

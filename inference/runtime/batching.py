@@ -9,13 +9,17 @@ does the Celery task return and its message get acknowledged (``acks_late``).
 A batcher is one thread per key. It takes the first waiting job, gathers more
 for at most ``BATCH_WAIT_MS`` (only while other messages are in flight in this
 worker, so a lone job does not wait) or until ``BATCH_MAX_SIZE`` jobs, and calls
-``services.jobs_run`` once: one claim UPDATE, one ``kind.run``, one
+``run_batch`` once (``inference.jobs.jobs_run``, handed in by the Celery task: the
+batcher knows no job services): one claim UPDATE, one ``kind.run``, one
 transaction for the outcomes. Jobs that arrive while a batch runs wait for
 the next one, so under load the batches fill themselves without waiting.
 
 With the prefork or solo pools a process runs one job at a time: there is
 nothing to gather, so ``gather_window_set(0)`` (see ``inference/signals.py``)
 makes the batcher run each job at once.
+
+The route of a job (model key, kind, batch key, streaming, cost) comes with its
+message; ``inference.jobs.routing`` computes it.
 """
 
 from __future__ import annotations
@@ -24,16 +28,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from typing import Any
 
+from celery.worker import state
 from django.conf import settings
 from django.db import close_old_connections
 
 from . import running
 
 logger = logging.getLogger(__name__)
+
+# What the batcher runs, handed in by the Celery task: the job services, called with ``job_id=`` or ``job_ids=``.
+JobsCall = Callable[..., object]
 
 # How long an idle batcher thread lives before it ends (a new job starts it again).
 IDLE_EXIT_S = 60.0
@@ -50,8 +57,10 @@ def gather_window_set(enabled: bool) -> None:
 class Batcher:
     """Gathers job ids for one batch key and runs them in batches, on its own thread."""
 
-    def __init__(self, key: Hashable) -> None:
+    def __init__(self, key: Hashable, *, run_batch: JobsCall, resend: JobsCall) -> None:
         self.key = key
+        self.run_batch = run_batch  # claims, runs and records a batch (``jobs_run``)
+        self.resend = resend  # gives jobs back to their queue when the worker stops (``jobs_resend``)
         # (job id, future, cost): cost in the kind's cost_bound unit (generation: new tokens), 0 without one
         self.pending: queue.SimpleQueue[tuple[str, Future, int]] = queue.SimpleQueue()
         self.held: tuple[str, Future, int] | None = None  # did not fit the last batch's budget: next batch's first
@@ -98,8 +107,6 @@ class Batcher:
         return [(job_id, future) for job_id, future, _ in batch]
 
     def _loop(self) -> None:
-        from . import services
-
         while True:
             batch = self._take()
             if batch is None:
@@ -111,10 +118,10 @@ class Batcher:
             close_old_connections()
             try:
                 if running.stopping.is_set():  # the worker is stopping: claim nothing, give the jobs back
-                    services.jobs_resend(job_ids=[job_id for job_id, _ in batch])
+                    self.resend(job_ids=[job_id for job_id, _ in batch])
                 else:
                     with model_lock(self.key[0]):
-                        services.jobs_run(job_ids=[job_id for job_id, _ in batch])
+                        self.run_batch(job_ids=[job_id for job_id, _ in batch])
             except BaseException as exc:  # the futures must resolve whatever happens
                 logger.exception("batch %s of %d jobs failed", self.key[:2], len(batch))
                 for _, future in batch:
@@ -126,8 +133,6 @@ class Batcher:
 
 def _in_flight() -> int:
     """Messages this worker process has received and not yet finished (0 outside a worker)."""
-    from celery.worker import state
-
     return len(state.reserved_requests)
 
 
@@ -148,64 +153,39 @@ def model_lock(model_key: str) -> threading.Lock:
         return _model_locks.setdefault(model_key, threading.Lock())
 
 
-def batch_key(*, task_kind: str, cleaned: dict[str, Any]) -> str:
-    """Jobs with equal keys (and the same exact model and kind) may share a forward pass: ``kind.batch_key``
-    as text."""
-    from .registry import kind_get
-
-    kind = kind_get(task_kind)
-    return repr(kind.batch_key(cleaned)) if kind is not None else ""
-
-
-def job_route(*, model_key: str, task_kind: str, cleaned: dict[str, Any]) -> list:
-    """What a worker needs to batch a job, sent with its message: the exact model (``InferenceJob.model_key``,
-    unique across owners and versions), kind, batch key, streaming, and the job's cost (new tokens asked
-    for, for the batch's token budget; 0 for kinds without a cost bound)."""
-    from .registry import kind_get
-
-    kind = kind_get(task_kind)
-    cost = kind.request_cost(cleaned) if kind is not None else 0
-    return [model_key, task_kind, batch_key(task_kind=task_kind, cleaned=cleaned), bool(cleaned.get("stream")),
-            cost]
-
-
-def job_submit_to_batch(*, job_id: str, key: Hashable, cost: int = 0) -> Future:
+def job_submit_to_batch(*, job_id: str, key: Hashable, run_batch: JobsCall, resend: JobsCall,
+                        cost: int = 0) -> Future:
     """Queue a job for the batcher of ``key``; the future resolves once its outcome is recorded.
 
     ``cost``: the job's ``kind.request_cost(cleaned)``, summed against the batch's token budget.
+    ``run_batch`` and ``resend``: see ``Batcher``; a running batcher keeps the ones it started with.
     """
     future: Future = Future()
     with _registry_lock:
         batcher = _registry.get(key)
         started = batcher is None
         if started:
-            batcher = _registry[key] = Batcher(key)
+            batcher = _registry[key] = Batcher(key, run_batch=run_batch, resend=resend)
         batcher.pending.put((job_id, future, int(cost)))
     if started:
         batcher.thread.start()
     return future
 
 
-def job_run_batched(*, job_id: str, route: list | None = None) -> None:
+def job_run_batched(*, job_id: str, route: list, run_one: JobsCall, run_batch: JobsCall, resend: JobsCall) -> None:
     """Run one job, batched with concurrent jobs of the same key; returns once its outcome is recorded.
 
-    ``route`` (see ``job_route``) comes with the message; without it the row
-    is read. A job that is not queued (a duplicate delivery, a cancelled job)
-    is skipped by the batch's claim. Streaming jobs run alone, on the calling
-    thread.
+    ``route``: ``[model key, task kind, batch key, streaming, cost]`` (see
+    ``inference.jobs.routing.job_route``). A job that is not queued (a duplicate
+    delivery, a cancelled job) is skipped by the batch's claim. Streaming jobs
+    run alone, on the calling thread, through ``run_one`` (``jobs.job_run``);
+    batches through ``run_batch`` (``jobs.jobs_run``); ``resend`` gives a batch
+    back when the worker stops (``jobs.jobs_resend``).
     """
-    from . import services
-    from .models import InferenceJob, JobStatus
-
-    if route is None or len(route) != 5:
-        job = InferenceJob.objects.filter(id=job_id, status=JobStatus.QUEUED).only(
-            "id", "task_kind", "model_id", "model_key", "owner_id", "input").first()
-        if job is None:
-            return
-        route = job_route(model_key=job.model_identity, task_kind=job.task_kind, cleaned=job.input)
     model_key, task_kind, extra, stream, cost = route
     if stream or settings.BATCH_MAX_SIZE <= 1:
         with model_lock(model_key):
-            services.job_run(job_id=job_id)
+            run_one(job_id=job_id)
         return
-    job_submit_to_batch(job_id=str(job_id), key=(model_key, task_kind, extra), cost=cost).result()
+    job_submit_to_batch(job_id=str(job_id), key=(model_key, task_kind, extra), run_batch=run_batch, resend=resend,
+                        cost=cost).result()

@@ -1,6 +1,6 @@
 """When a running batch should stop early: cancelled, past its deadline, or the worker is stopping.
 
-The executor (``inference.services.execute``) sets :data:`stop_check` around
+The executor (``inference.jobs.execute``) sets :data:`stop_check` around
 each ``kind.run``; every generation (``GenerativeBackend._run``, whatever
 operation calls it) and every other long step (the echo kind's pause) asks it
 between tokens, so cancellation and deadlines work for every job, batched or

@@ -18,17 +18,22 @@ import hashlib
 import os
 import re
 import shutil
+import tarfile
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
 from django.conf import settings
 
-from .catalog import COMMIT_HASH_RE as COMMIT_HASH
-from .catalog import ModelSpec, catalog_get, hub_install_dir
+from ..uploads.archive import UploadInvalid, archive_format, check_folder, copy_folder, unpack_upload
+from .entries import catalog_get
+from .specs import COMMIT_HASH_RE as COMMIT_HASH
+from .specs import ModelSpec, hub_install_dir
 
 HUB_TIMEOUT_S = 5.0  # connecting to the hub and waiting for its metadata
 
@@ -144,8 +149,6 @@ def _unreachable(spec: ModelSpec, reason: str) -> ModelInstallError:
 
 def _reason(exc: BaseException) -> str:
     """The innermost useful cause of a network error, on one line."""
-    import requests
-
     if isinstance(exc, requests.Timeout):
         return "no answer in time"
     cause: object = exc.args[0] if exc.args else exc
@@ -161,7 +164,7 @@ def _check_hub(spec: ModelSpec, *, endpoint: str | None, timeout_s: float) -> An
 
     Returns the ``ModelInfo`` (with ``files_metadata``); refuses an answer for another commit than the one pinned.
     """
-    import requests
+    # huggingface_hub lazily, here and below: only pulling needs it (it reads HF_* settings once, at import).
     from huggingface_hub import HfApi
     from huggingface_hub.utils import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
@@ -229,7 +232,7 @@ def _sha256(path: Path) -> str:
 
 def _verify_download(spec: ModelSpec, info: Any, files: list[Any], folder: Path) -> None:
     """Every file is there, came from the revision's commit, and has the size and hash the revision lists."""
-    from huggingface_hub._local_folder import read_download_metadata
+    from huggingface_hub._local_folder import read_download_metadata  # lazily, as in _check_hub
 
     for sibling in files:
         name = sibling.rfilename
@@ -254,7 +257,6 @@ def _verify_download(spec: ModelSpec, info: Any, files: list[Any], folder: Path)
 def _download(spec: ModelSpec, commit: str, files: list[Any], folder: Path, *, endpoint: str | None,
               timeout_s: float) -> None:
     """Fetch ``files`` at ``commit`` (the one the hub resolved the pinned revision to) into ``folder``."""
-    import requests
     from huggingface_hub import snapshot_download
     from huggingface_hub.utils import HfHubHTTPError, RevisionNotFoundError
 
@@ -285,13 +287,11 @@ def _hub_spec(model_id: str) -> ModelSpec:
 def model_import(*, model_id: str, source: Path) -> Path:
     """Install the hub model ``model_id`` from ``source`` (a model folder, or a .zip / .tar.gz of one).
 
-    Checked as an upload is (``inference.upload_validation``): no absolute paths, ``..`` or links, no
+    Checked as an upload is (``inference.uploads.archive``): no absolute paths, ``..`` or links, no
     pickle weights, safetensors present, the same size caps, and a config whose architecture serves
     every task kind of the model. Unpacked into a hidden folder beside ``MODELS_DIR/<id>`` and renamed
     into place only when every check passed. Returns the install folder.
     """
-    from .upload_validation import UploadInvalid, archive_format, check_folder, copy_folder, unpack_upload
-
     spec = _hub_spec(model_id)
     source = Path(source)
     target = hub_install_dir(spec.id)
@@ -329,9 +329,6 @@ def model_import(*, model_id: str, source: Path) -> Path:
 def model_export(*, model_id: str, dest: Path) -> Path:
     """Write the installed hub model ``model_id`` to ``dest`` (.tar.gz, .tgz or .zip), for ``models import``
     on a server without a hub. Written beside ``dest`` and renamed, so a failed export leaves no archive."""
-    import tarfile
-    import zipfile
-
     spec = _hub_spec(model_id)
     dest = Path(dest)
     if not spec.installed or spec.path is None:

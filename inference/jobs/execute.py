@@ -16,20 +16,23 @@ from typing import Any
 from uuid import UUID
 
 import redis
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import events, metrics
-from ..backends.stopping import stop_check
+from .. import metrics
 from ..catalog import ModelSpec
 from ..kinds.base import ItemResult
+from ..kinds.stopping import stop_check
 from ..models import InferenceJob, JobStatus
 from ..registry import kind_get
-from ..running import BatchControl, claim_tracked, jobs_tracked, stopping
-from ..selectors import model_resolve, model_resolve_key
+from ..runtime.running import claim_tracked, jobs_tracked, stopping
+from . import events
+from .control import BatchControl
 from .recovery import job_requeue_or_fail, jobs_hand_back
+from .selectors import model_resolve, model_resolve_key
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +107,8 @@ def _execute_timed(jobs: Sequence[InferenceJob], **context: Any) -> tuple[list[I
     Loading the model (the first job of a model on this worker) is timed apart and not part of the
     compute time, so a cold start is not charged to the user.
     """
-    from ..loading import backend_get  # the worker side: imports torch
+    # Lazily: the model cache imports torch, and the web process imports this module (job_submit's package).
+    from ..runtime.loading import backend_get
 
     first = jobs[0]
     if any(job.model_identity != first.model_identity or job.task_kind != first.task_kind for job in jobs):
@@ -366,8 +370,6 @@ def job_run(*, job_id: UUID | str) -> InferenceJob | None:
 
 
 def _user_message(exc: Exception) -> str:
-    from celery.exceptions import SoftTimeLimitExceeded
-
     if isinstance(exc, SoftTimeLimitExceeded):
         return f"The job took longer than the limit of {settings.JOB_SOFT_TIME_LIMIT_S} s and was stopped."
     text = str(exc).strip() or type(exc).__name__

@@ -1,4 +1,4 @@
-"""Checks on an uploaded model, run on a worker: archive safety, then the build checks.
+"""Checks on an uploaded model's files, run on a worker: archive safety, then the model's config.
 
 Archive safety comes first and writes nothing until every entry's header has
 been checked: no absolute paths or ``..``, no links or device files, no
@@ -8,15 +8,14 @@ actually writes (a zip can lie about its sizes) and stops at the same cap.
 Members are streamed one by one into the version's folder; ``extractall`` is
 never used.
 
-Then the build: the config loads (``AutoConfig``, local files only, no remote
-code), its architecture belongs to a family that serves the task kind, and the
-kind's example input runs through the model. Nothing is unpickled or executed.
+Then the config loads (``AutoConfig``, local files only, no remote code) and
+its architecture belongs to a family that serves the task kind; the build
+(``inference.uploads.build``) then runs the kind's example input through the
+model. Nothing is unpickled or executed.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 import shutil
 import stat
@@ -255,7 +254,7 @@ def family_of(config: Any, folder: Path) -> str | None:
 
 def check_folder(folder: Path, kind_name: str) -> str:
     """Config loads, weights are safetensors, the architecture fits ``kind_name``; returns the family."""
-    from transformers import AutoConfig
+    from transformers import AutoConfig  # lazily: the web process imports this module and never transformers
 
     if not any(folder.rglob("*.safetensors")):
         raise UploadInvalid("No safetensors weights (*.safetensors) found in the model folder. "
@@ -273,44 +272,3 @@ def check_folder(folder: Path, kind_name: str) -> str:
         raise UploadInvalid(f"The architecture {architecture} (a {family} model) cannot serve the task kind "
                             f"{kind_name}; it needs a {' or '.join(allowed)} model.")
     return family
-
-
-def example_input(kind_name: str) -> dict[str, Any]:
-    """The task kind's example input, with a small generated image for image kinds."""
-    from PIL import Image
-
-    from .kinds.base import IMAGE
-    from .registry import kind_get
-
-    kind = kind_get(kind_name)
-    data = dict(kind.example)
-    for param in kind.params:
-        if param.type == IMAGE and param.name in data:
-            buffer = io.BytesIO()
-            Image.new("RGB", (32, 32), (200, 120, 40)).save(buffer, format="PNG")
-            data[param.name] = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    return data
-
-
-def run_example(*, model_id: str, path: Path, family: str, kind_name: str, options: dict[str, Any],
-                cache_dir: Path) -> None:
-    """Load the model as a worker would and run the kind's example input through it."""
-    from .backends.base import LoadTarget
-    from .loading import backend_load, device_and_dtype
-    from .registry import kind_get
-
-    kind = kind_get(kind_name)
-    device, dtype = device_and_dtype()
-    try:
-        backend = backend_load(family, LoadTarget(model_id=model_id, path=path, device=device, dtype=dtype,
-                                                  options=options, cache_dir=cache_dir))
-    except Exception as exc:  # noqa: BLE001
-        raise UploadInvalid(f"The model could not be loaded: {exc}") from exc
-    if kind.operation not in backend.operations:
-        raise UploadInvalid(f"A {family} model cannot do {kind_name}.")
-    try:
-        result = kind.run(backend, [kind.clean(example_input(kind_name))])[0]
-    except Exception as exc:  # noqa: BLE001
-        raise UploadInvalid(f"The model failed on the example input of {kind_name}: {exc}") from exc
-    if result.error:
-        raise UploadInvalid(f"The model failed on the example input of {kind_name}: {result.error}")

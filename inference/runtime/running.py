@@ -4,15 +4,14 @@ Every job a worker claims, and every build, is tracked here while it runs. A
 heartbeat thread refreshes their ``heartbeat_at`` every
 ``JOB_HEARTBEAT_INTERVAL_S``, so the sweeper can tell a job whose worker died
 (stale heartbeat) from one that simply runs long (never re-queued, so never
-run twice). :class:`BatchControl` tells a running batch when to stop: every
-job of it cancelled, its deadline passed, or the worker stopping.
+run twice). ``inference.jobs.control.BatchControl`` reads ``stopping`` and
+``job_deadline`` to tell a running batch when to stop.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -21,8 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from . import events
-from .models import InferenceJob, JobStatus, ModelVersion
+from ..models import InferenceJob, JobStatus, ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -123,36 +121,3 @@ def heartbeat_stale_before(now: datetime | None = None) -> datetime:
 
 def job_deadline(started_at: datetime) -> datetime:
     return started_at + timedelta(seconds=settings.JOB_SOFT_TIME_LIMIT_S)
-
-
-class BatchControl:
-    """Asked between tokens by a running batch (through ``backends.stopping.stop_check``).
-
-    ``reason`` says why it stopped: ``"cancelled"`` (every job of the batch was
-    cancelled), ``"deadline"`` (``JOB_SOFT_TIME_LIMIT_S`` after the claim) or
-    ``"shutdown"`` (the worker is stopping and hands its jobs back). The
-    cancellation flags are read at most every ``JOB_CANCEL_CHECK_INTERVAL_S``,
-    in one Redis round trip for the whole batch.
-    """
-
-    def __init__(self, jobs: Sequence) -> None:
-        self.job_ids = [str(job.id) for job in jobs]
-        started = min(job.started_at for job in jobs)
-        self.deadline = job_deadline(started).timestamp()
-        self.reason: str | None = None
-        self._next_cancel_check = 0.0
-
-    def __call__(self) -> bool:
-        if self.reason is not None:
-            return True
-        if stopping.is_set():
-            self.reason = "shutdown"
-        elif time.time() >= self.deadline:
-            self.reason = "deadline"
-        else:
-            now = time.monotonic()
-            if now >= self._next_cancel_check:
-                self._next_cancel_check = now + settings.JOB_CANCEL_CHECK_INTERVAL_S
-                if events.cancel_flags_count(self.job_ids) >= len(self.job_ids):
-                    self.reason = "cancelled"
-        return self.reason is not None
