@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import STRING, ItemResult, Param, TaskKind, flatten, unflatten
+from .base import STRING, ItemResult, OpenAIEquivalent, Param, TaskKind, flatten, unflatten
 from .vectorisation import VECTOR_RESPONSE, rounded_vector
 
 
@@ -20,6 +20,8 @@ class TextVectorisation(TaskKind):
     )
     operation = "embed_texts"
     renderer = "vector"
+    openai = OpenAIEquivalent(resource="embeddings", path="/v1/embeddings", answer="data[0].embedding",
+                              params={"text": "input"})
     default_model = "all-minilm-l6-v2"
     params = (
         Param("text", STRING, "The text, or a list of texts.", max_chars=5000, max_tokens=512, many=True,
