@@ -21,35 +21,12 @@ from inference.uploads import services as upload_services
 from inference.uploads.archive import KIND_FAMILIES
 
 from .authentication import ApiKeyAuthentication, SandboxSessionAuthentication
-from .errors import error_body
 from .health import health_report
-from .serializers import job_json, kind_json, model_json
+from .serializers import JobDetailSerializer, JobSerializer, job_json, kind_json, model_json
 
-JOB_FIELDS = {
-    "id": serializers.UUIDField(), "url": serializers.CharField(), "task": serializers.CharField(),
-    "model": serializers.CharField(), "status": serializers.ChoiceField(choices=JobStatus.values),
-    "source": serializers.CharField(), "attempts": serializers.IntegerField(),
-    "created_at": serializers.DateTimeField(), "started_at": serializers.DateTimeField(allow_null=True),
-    "finished_at": serializers.DateTimeField(allow_null=True), "queue_ms": serializers.IntegerField(allow_null=True),
-    "compute_ms": serializers.IntegerField(
-        allow_null=True, help_text="The job's own work (its share of its batch); charged to the monthly allowance."),
-    "load_ms": serializers.IntegerField(
-        allow_null=True, help_text="Time the worker spent loading the model before the job (a cold start); "
-                                   "not charged."),
-    "result": serializers.JSONField(allow_null=True),
-    "error": serializers.CharField(allow_null=True),
-    "data_purged_at": serializers.DateTimeField(
-        allow_null=True, help_text="When the input and result were deleted (JOB_DATA_RETENTION_DAYS after the "
-                                   "job ended); null while they are kept."),
-}
-# An upload refused for its size (413), or because the owner's storage quota is spent (403: the account
-# may not store more until a model is deleted; the request itself is not malformed or too large).
-UPLOAD_REJECTED_CODES = {413: "payload_too_large", 403: "storage_quota_exceeded"}
-JOB_SCHEMA = inline_serializer("Job", JOB_FIELDS)
-JOB_DETAIL_SCHEMA = inline_serializer("JobDetail", {**JOB_FIELDS, "input": serializers.JSONField(allow_null=True)})
 JOB_LIST_SCHEMA = inline_serializer("PaginatedJobList", {
     "count": serializers.IntegerField(), "next": serializers.CharField(allow_null=True),
-    "previous": serializers.CharField(allow_null=True), "results": serializers.ListField(child=JOB_SCHEMA)})
+    "previous": serializers.CharField(allow_null=True), "results": JobSerializer(many=True)})
 
 
 @extend_schema_field(OpenApiTypes.BINARY)
@@ -100,13 +77,13 @@ class JobListApi(ApiView):
 
 
 class JobDetailApi(ApiView):
-    @extend_schema(summary="A job: status, timings, result or error", responses=JOB_DETAIL_SCHEMA)
+    @extend_schema(summary="A job: status, timings, result or error", responses=JobDetailSerializer)
     def get(self, request: Request, job_id) -> Response:
         return Response(job_json(_own_job(request, job_id), with_input=True))
 
 
 class JobCancelApi(ApiView):
-    @extend_schema(summary="Cancel a queued or running job", request=None, responses=JOB_DETAIL_SCHEMA)
+    @extend_schema(summary="Cancel a queued or running job", request=None, responses=JobDetailSerializer)
     def post(self, request: Request, job_id) -> Response:
         job = services.job_cancel(job=_own_job(request, job_id))
         return Response(job_json(job, with_input=True))
@@ -167,7 +144,7 @@ class ModelListApi(ApiView):
                      "version; the previous ready one serves until the new one is ready. Poll "
                      "GET /api/models/<name> for build_status and build_message."),
         request={"multipart/form-data": inline_serializer("ModelUpload", {
-            "name": serializers.RegexField(r"^[a-z0-9_-]{3,100}$"),
+            "name": serializers.RegexField(upload_services.NAME_PATTERN),
             "task": serializers.ChoiceField(choices=list(KIND_FAMILIES)),
             "description": serializers.CharField(required=False, allow_blank=True),
             "file": UploadFileField(),
@@ -175,17 +152,10 @@ class ModelListApi(ApiView):
         responses={202: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request) -> Response:
-        try:
-            version = upload_services.model_upload_create(
-                user=request.user, name=str(request.data.get("name") or ""),
-                task_kind=str(request.data.get("task") or ""),
-                description=str(request.data.get("description") or ""), file=request.FILES.get("file"))
-        except upload_services.UploadRejected as exc:
-            if exc.status in UPLOAD_REJECTED_CODES:
-                code = UPLOAD_REJECTED_CODES[exc.status]
-                return Response(error_body(exc.status, code, f"{exc.field}: {exc.message}",
-                                           {exc.field: [exc.message]}), status=exc.status)
-            raise serializers.ValidationError({exc.field: [exc.message]}) from exc
+        version = upload_services.model_upload_create(
+            user=request.user, name=str(request.data.get("name") or ""),
+            task_kind=str(request.data.get("task") or ""),
+            description=str(request.data.get("description") or ""), file=request.FILES.get("file"))
         spec = selectors.model_resolve(model_id=version.model.name, user=request.user, include_unready=True)
         return Response(model_json(spec), status=202,
                         headers={"Location": reverse("api:model-detail", args=[version.model.name])})

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from django.utils import timezone
 from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.authentication import BaseAuthentication, CSRFCheck, SessionAuthentication
 from rest_framework.request import Request
 
 from dashboard.models import UserAPIKey
 from dashboard.services import api_key_touch
+from inference.errors import Forbidden
 
 # One message for every failure, so a caller learns nothing about which keys exist.
 INVALID_KEY_MESSAGE = "A valid API key is required in the x-api-key header."
+AUTHENTICATE_HEADER = 'ApiKey header="x-api-key"'
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -41,11 +43,25 @@ class ApiKeyAuthentication(BaseAuthentication):
         return (api_key.user, api_key)
 
     def authenticate_header(self, request: Request) -> str:
-        return 'ApiKey header="x-api-key"'
+        return AUTHENTICATE_HEADER
 
 
 class SandboxSessionAuthentication(SessionAuthentication):
     """The logged-in browser session (the sandbox); CSRF-checked. ``auth`` is None."""
 
     def authenticate_header(self, request: Request) -> str:
-        return 'ApiKey header="x-api-key"'
+        return AUTHENTICATE_HEADER
+
+
+class TaskSessionAuthentication(SandboxSessionAuthentication):
+    """The sandbox's session on the task endpoints: a missing or wrong CSRF token is ``csrf_failed``.
+
+    The check reads Django's request, not DRF's: DRF's would parse the body with DRF's parsers to look
+    for a form token, and the task endpoints read the body themselves (``api.parsing.read_body``).
+    """
+
+    def enforce_csrf(self, request: Request) -> None:
+        check = CSRFCheck(lambda _: None)
+        check.process_request(request._request)
+        if check.process_view(request._request, None, (), {}) is not None:
+            raise Forbidden("csrf_failed", "The sandbox session needs a CSRF token (X-CSRFToken header).")

@@ -6,41 +6,23 @@ import contextvars
 import logging
 import re
 import uuid
-from dataclasses import dataclass, field
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
+
+from inference.errors import ApiError, Unavailable
+
+from .errors import api_error_response, error_headers, error_status, status_error_response
+from .request_id import current_request_id, request_id_var
+
+__all__ = ["BODY_REFUSED", "BodyRefusedMiddleware", "RequestIdMiddleware", "current_request_id"]
 
 logger = logging.getLogger(__name__)
-_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
-_STATUS_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                 413: "payload_too_large", 500: "server_error", 503: "service_unavailable"}
-
-
-# The ASGI scope key under which ``config.asgi_limits`` notes a body it refused before reading it.
+# The ASGI scope key under which ``config.asgi_limits`` notes a body it refused (an ``ApiError``) before
+# reading it.
 BODY_REFUSED = "forwardpass.body_refused"
-
-
-@dataclass(frozen=True)
-class BodyRefusal:
-    status: int
-    code: str
-    message: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def current_request_id() -> str:
-    return _request_id.get()
-
-
-def _json_error(status: int, message: str) -> JsonResponse:
-    return JsonResponse(
-        {"error": {"status": status, "code": _STATUS_CODES.get(status, "error"), "message": message},
-         "request_id": current_request_id()},
-        status=status,
-    )
 
 
 def _as_api_error(request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -57,7 +39,7 @@ def _as_api_error(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         413: "The request body is too large.",
         500: "Internal server error. The request id identifies it in the server logs.",
     }
-    replaced = _json_error(response.status_code, messages.get(response.status_code, "Error."))
+    replaced = status_error_response(response.status_code, messages.get(response.status_code, "Error."))
     for header in ("Retry-After", "Allow", "WWW-Authenticate"):
         if header in response:
             replaced[header] = response[header]
@@ -66,18 +48,16 @@ def _as_api_error(request: HttpRequest, response: HttpResponse) -> HttpResponse:
 
 def _body_refused(request: HttpRequest) -> HttpResponse | None:
     """The answer to a body the ASGI handler refused unread (too large, or no key): JSON under /api/."""
-    refusal: BodyRefusal | None = getattr(request, "scope", {}).get(BODY_REFUSED)
+    refusal: ApiError | None = getattr(request, "scope", {}).get(BODY_REFUSED)
     if refusal is None:
         return None
     if request.path.startswith("/api/"):
-        response = JsonResponse(
-            {"error": {"status": refusal.status, "code": refusal.code, "message": refusal.message},
-             "request_id": current_request_id()},
-            status=refusal.status)
+        response = api_error_response(refusal)
     else:
-        response = HttpResponse(refusal.message, status=refusal.status, content_type="text/plain; charset=utf-8")
-    for name, value in refusal.headers.items():
-        response[name] = value
+        response = HttpResponse(refusal.message, status=error_status(refusal),
+                                content_type="text/plain; charset=utf-8")
+        for name, value in error_headers(refusal).items():
+            response[name] = value
     response["Content-Length"] = str(len(response.content))
     return response
 
@@ -96,7 +76,7 @@ class RequestIdMiddleware:
     def _start(self, request: HttpRequest) -> contextvars.Token:
         given = request.headers.get("X-Request-Id", "")
         request.request_id = given if _VALID_ID.match(given) else uuid.uuid4().hex
-        return _request_id.set(request.request_id)
+        return request_id_var.set(request.request_id)
 
     def _finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         response = _as_api_error(request, response)
@@ -110,22 +90,21 @@ class RequestIdMiddleware:
         try:
             return self._finish(request, self.get_response(request))
         finally:
-            _request_id.reset(token)
+            request_id_var.reset(token)
 
     async def __acall__(self, request: HttpRequest):
         token = self._start(request)
         try:
             return self._finish(request, await self.get_response(request))
         finally:
-            _request_id.reset(token)
+            request_id_var.reset(token)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """Redis (the events or the broker) down or frozen: 503 JSON with Retry-After under /api/, not a 500."""
         if request.path.startswith("/api/") and isinstance(exception, _unavailable_errors()):
             logger.warning("503 for %s: Redis is not answering (%s)", request.path, exception)
-            response = _json_error(503, "Redis, which queues jobs, is not answering; retry shortly.")
-            response["Retry-After"] = "5"
-            return response
+            return api_error_response(Unavailable("service_unavailable", "Redis, which queues jobs, is not "
+                                                  "answering; retry shortly.", retry_after=5))
         return None
 
 

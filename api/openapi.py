@@ -1,8 +1,10 @@
 """OpenAPI: the task endpoints, generated from the task-kind declarations.
 
-The task endpoints are async Django views (they await Redis), outside DRF, so
-this drf-spectacular post-processing hook adds their paths from the registry:
-request schema, 200 response, 202 job, and the shared error shape.
+Each task endpoint's schema comes from its declaration (one DRF view serves
+them all, with its schema switched off), so this drf-spectacular
+post-processing hook adds their paths from the registry: request schema, 200
+response, 202 job, and the errors of ``api.errors.ERROR_CODES``, which also
+give the error shape its list of codes.
 """
 
 from __future__ import annotations
@@ -11,11 +13,21 @@ from typing import Any
 
 from inference.registry import public_kinds
 
+from .errors import ERROR_CODES, task_errors
+
+
+def _codes_table() -> str:
+    return "\n".join(f"- `{error.code}` ({error.status}): {error.description}" for error in ERROR_CODES)
+
+
 ERROR_SCHEMA = {
     "type": "object",
     "properties": {
         "error": {"type": "object", "properties": {
-            "status": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"},
+            "status": {"type": "integer"},
+            "code": {"type": "string", "enum": [error.code for error in ERROR_CODES],
+                     "description": "What went wrong, for programs:\n\n" + _codes_table()},
+            "message": {"type": "string"},
             "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
         }, "required": ["status", "code", "message"]},
         "request_id": {"type": "string"},
@@ -23,17 +35,13 @@ ERROR_SCHEMA = {
     "required": ["error"],
 }
 
-_ERRORS = {
-    "400": "Malformed JSON, a wrong type, a missing field or a value out of bounds (the message names it).",
-    "401": "Missing or invalid API key.",
-    "404": "Unknown model.",
-    "409": "The model is in the catalog but not installed here (the message says how to install it).",
-    "413": "The request body is too large.",
-    "415": "The content type is neither application/json nor multipart/form-data.",
-    "422": "The job ran and failed (the message says why).",
-    "429": "Rate limit, jobs in flight or monthly allowance exceeded (see Retry-After).",
-    "503": "The model's queue is full (see Retry-After).",
-}
+
+def _task_error_descriptions() -> dict[str, str]:
+    """Each status a task endpoint may answer, with its codes and what each means."""
+    by_status: dict[str, list[str]] = {}
+    for error in task_errors():
+        by_status.setdefault(str(error.status), []).append(f"`{error.code}`: {error.description}")
+    return {status: " ".join(lines) for status, lines in by_status.items()}
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -82,7 +90,7 @@ def add_task_endpoints(result: dict[str, Any], generator, request, public) -> di
                                                                            "X-Compute-Ms", "X-Load-Ms", "X-Model")}},
                 "202": {"description": "Accepted: the job is still running; poll its Location.",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobAccepted"}}}},
-                **{code: _error_response(text) for code, text in _ERRORS.items()},
+                **{status: _error_response(text) for status, text in _task_error_descriptions().items()},
             },
         }}
     return result

@@ -16,14 +16,9 @@ from django.http import HttpRequest
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
+from inference.errors import InvalidInput, TooLarge, UnsupportedMediaType
 from inference.inputs.images import image_bytes_to_data_uri
 from inference.kinds.base import IMAGE, InputError, TaskKind
-
-
-class BodyError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
 
 
 class JSONError(ValueError):
@@ -65,11 +60,11 @@ def _coerce(value: str) -> Any:
 
 
 def read_body(request: HttpRequest, kind: TaskKind) -> dict[str, Any]:
-    """The request's fields as a dict; images uploaded as files become data URIs."""
+    """The request's fields as a dict; images uploaded as files become data URIs. Raises ``ApiError``."""
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > settings.API_MAX_BODY_BYTES:
-        raise BodyError(413, "payload_too_large",
-                        f"The request body is {length:,} bytes; the limit is {settings.API_MAX_BODY_BYTES:,}.")
+        raise TooLarge("payload_too_large",
+                       f"The request body is {length:,} bytes; the limit is {settings.API_MAX_BODY_BYTES:,}.")
     content_type = request.content_type or ""
     try:
         if content_type.startswith("multipart/form-data"):
@@ -80,20 +75,20 @@ def read_body(request: HttpRequest, kind: TaskKind) -> dict[str, Any]:
                 return _read_form(request, kind)
             content_type = "application/json"  # curl -d '{...}' without a content-type header
     except RequestDataTooBig as exc:
-        raise BodyError(413, "payload_too_large",
-                        f"The request body is over the limit of {settings.API_MAX_BODY_BYTES:,} bytes.") from exc
+        raise TooLarge("payload_too_large",
+                       f"The request body is over the limit of {settings.API_MAX_BODY_BYTES:,} bytes.") from exc
     if not raw.strip():
-        raise BodyError(400, "invalid", "The request body is empty; send a JSON object.")
+        raise InvalidInput("invalid", "The request body is empty; send a JSON object.")
     if content_type and content_type != "application/json":
-        raise BodyError(415, "unsupported_media_type",
-                        f"Content type '{content_type}' is not supported; "
-                        "send application/json or multipart/form-data.")
+        raise UnsupportedMediaType("unsupported_media_type",
+                                   f"Content type '{content_type}' is not supported; "
+                                   "send application/json or multipart/form-data.")
     try:
         data = json_parse(raw)
     except JSONError as exc:
-        raise BodyError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from exc
+        raise InvalidInput("malformed_json", f"The body is not valid JSON: {exc}.") from exc
     if not isinstance(data, dict):
-        raise BodyError(400, "invalid", "The body must be a JSON object.")
+        raise InvalidInput("invalid", "The body must be a JSON object.")
     return data
 
 
@@ -107,11 +102,11 @@ def _read_form(request: HttpRequest, kind: TaskKind) -> dict[str, Any]:
     image_params = {p.name for p in kind.params if p.type == IMAGE}
     for name in request.FILES:
         if name not in image_params:
-            raise BodyError(400, "invalid", f"{name}: files are only accepted for image fields", field=name)
+            raise InvalidInput("invalid", f"{name}: files are only accepted for image fields", field=name)
         files = request.FILES.getlist(name)
         try:
             uris = [image_bytes_to_data_uri(f.read(), name) for f in files]
         except InputError as exc:
-            raise BodyError(400, "invalid", str(exc), field=exc.field) from exc
+            raise InvalidInput("invalid", str(exc), field=exc.field) from exc
         data[name] = uris if len(uris) > 1 else uris[0]
     return data

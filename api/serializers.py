@@ -5,35 +5,77 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 
 from inference.catalog import ModelSpec
 from inference.jobs.selectors import job_input_shown
 from inference.kinds.base import TaskKind
-from inference.models import InferenceJob
+from inference.models import InferenceJob, JobStatus
+
+
+class IsoDateTimeField(serializers.DateTimeField):
+    """A time as ``datetime.isoformat()`` writes it (microseconds and the UTC offset kept), as the API always has."""
+
+    def to_representation(self, value) -> str:
+        return value.isoformat()
+
+
+class JobSerializer(serializers.Serializer):
+    """A job as the API shows it (GET /api/jobs, the 202 of a task endpoint); also its OpenAPI schema."""
+
+    id = serializers.UUIDField()
+    url = serializers.SerializerMethodField()
+    task = serializers.CharField(source="task_kind")
+    model = serializers.CharField(source="model_id")
+    status = serializers.ChoiceField(choices=JobStatus.values)
+    source = serializers.CharField()
+    attempts = serializers.IntegerField()
+    created_at = IsoDateTimeField()
+    started_at = IsoDateTimeField(allow_null=True)
+    finished_at = IsoDateTimeField(allow_null=True)
+    queue_ms = serializers.IntegerField(allow_null=True)
+    compute_ms = serializers.IntegerField(
+        allow_null=True, help_text="The job's own work (its share of its batch); charged to the monthly allowance.")
+    load_ms = serializers.IntegerField(
+        allow_null=True, help_text="Time the worker spent loading the model before the job (a cold start); "
+                                   "not charged.")
+    result = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    data_purged_at = IsoDateTimeField(
+        allow_null=True, help_text="When the input and result were deleted (JOB_DATA_RETENTION_DAYS after the "
+                                   "job ended); null while they are kept.")
+
+    def get_url(self, job: InferenceJob) -> str:
+        return reverse("api:job-detail", args=[job.id])
+
+    @extend_schema_field(serializers.JSONField(allow_null=True))
+    def get_result(self, job: InferenceJob) -> Any:
+        return job.output if job.status == JobStatus.SUCCEEDED else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error(self, job: InferenceJob) -> str | None:
+        return job.error or None
+
+
+class JobDetailSerializer(JobSerializer):
+    """A job with its input (images shortened; null once purged)."""
+
+    input = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.JSONField(allow_null=True))
+    def get_input(self, job: InferenceJob) -> Any:
+        return job_input_shown(job)
+
+
+# One instance of each, reused: a serializer copies its declared fields when it is made (0.3 ms a job here),
+# and ``to_representation`` keeps no state.
+_JOB = JobSerializer()
+_JOB_DETAIL = JobDetailSerializer()
 
 
 def job_json(job: InferenceJob, *, with_input: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": str(job.id),
-        "url": reverse("api:job-detail", args=[job.id]),
-        "task": job.task_kind,
-        "model": job.model_id,
-        "status": job.status,
-        "source": job.source,
-        "attempts": job.attempts,
-        "created_at": job.created_at.isoformat() if job.created_at else None,
-        "started_at": job.started_at.isoformat() if job.started_at else None,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-        "queue_ms": job.queue_ms,
-        "compute_ms": job.compute_ms,
-        "load_ms": job.load_ms,
-        "result": job.output if job.status == "succeeded" else None,
-        "error": job.error or None,
-        "data_purged_at": job.data_purged_at.isoformat() if job.data_purged_at else None,
-    }
-    if with_input:
-        body["input"] = job_input_shown(job)
-    return body
+    return (_JOB_DETAIL if with_input else _JOB).to_representation(job)
 
 
 def kind_json(kind: TaskKind) -> dict[str, Any]:

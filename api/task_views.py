@@ -1,8 +1,9 @@
-"""The task endpoints, ``POST /api/<task kind>``: async views that wait on Redis.
+"""The task endpoints, ``POST /api/<task kind>``: one async DRF view (adrf) that waits on Redis.
 
-Authentication, validation and submission run in a worker thread (they touch
-the database); waiting for the job is awaited in the event loop, so many
-waiting requests hold neither a process nor a thread.
+DRF's checks (authentication, permission, the rate throttle) and the
+submission run on the event loop's thread pool (they touch the database);
+waiting for the job is awaited in the event loop, so many waiting requests
+hold neither a process nor a thread.
 
 Waiting: by default up to ``API_WAIT_DEFAULT_S``, then 202 with the job's
 ``Location``. ``Prefer: wait=N`` sets the wait (at most ``API_WAIT_MAX_S``);
@@ -16,97 +17,145 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
+from adrf.views import APIView as AsyncAPIView
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions
+from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from inference import jobs as services
+from inference.errors import Conflict, InvalidInput, JobFailed, NotFound
+from inference.kinds.base import TaskKind
 from inference.models import InferenceJob, JobStatus
 from inference.registry import kind_get
 
-from .authentication import INVALID_KEY_MESSAGE, ApiKeyAuthentication
-from .errors import error_response
-from .limits import LimitExceeded, allowance_check, queue_depth_check, rate_limit_check
-from .parsing import BodyError, read_body
+from .authentication import ApiKeyAuthentication, TaskSessionAuthentication
+from .errors import api_error_response
+from .limits import ApiKeyRateThrottle, allowance_check, queue_depth_check, rate_limited
+from .parsing import read_body
 from .serializers import job_json
 from .waiting import inbox_open, job_read, job_stream_events, run_sync, wait_for_job
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait=(\d+(?:\.\d+)?)")
 
 
-@dataclass
-class Submitted:
-    job: InferenceJob | None = None
-    error: HttpResponse | None = None
+class AnswerInJson(BaseContentNegotiation):
+    """The task endpoints answer JSON (or server-sent events) whatever the Accept header asks."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
-def _unauthorized() -> JsonResponse:
-    return error_response(401, "invalid_api_key", INVALID_KEY_MESSAGE,
-                          headers={"WWW-Authenticate": 'ApiKey header="x-api-key"'})
+class TaskApi(AsyncAPIView):
+    """``POST /api/<task kind>``: run a job and answer with its result (or 202).
 
+    DRF authenticates (``x-api-key``, or the sandbox's session with its CSRF
+    token), checks permission and the rate throttle, and answers every
+    ``ApiError`` through ``api.errors.exception_handler``. The body is read
+    by ``api.parsing.read_body`` (the task kind's fields, images as files).
+    """
 
-def _authenticate(request: HttpRequest) -> tuple[Any, Any] | HttpResponse:
-    """(user, api key) from x-api-key, or (user, None) from the sandbox's session (CSRF-checked)."""
-    if request.META.get("HTTP_X_API_KEY"):
+    http_method_names = ["post"]
+    authentication_classes = [ApiKeyAuthentication, TaskSessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ApiKeyRateThrottle]
+    content_negotiation_class = AnswerInJson
+    schema = None  # documented from the task-kind declarations (api/openapi.py)
+
+    @property
+    def default_response_headers(self) -> dict[str, str]:
+        return {}  # no Allow or Vary on every answer: a 405 says Allow (api.errors)
+
+    async def async_dispatch(self, request, *args, **kwargs):
+        """adrf's dispatch, with DRF's checks (database work) run by ``submit`` on the event loop's pool.
+
+        adrf awaits ``initial()`` (authentication, permission, throttle) with
+        ``sync_to_async``, which under ASGI makes a thread, and so a database
+        connection, for each request; and a second trip to a thread for the
+        submission cost CPU on every request (docs/perf). So ``initial()`` runs
+        at the start of ``submit``, in the one trip the submission makes. A
+        method other than POST is refused before anything else, as it always was.
+        """
+        self.args, self.kwargs = args, kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
         try:
-            found = ApiKeyAuthentication().authenticate(request)
-        except exceptions.AuthenticationFailed:
-            return _unauthorized()
-        if found:
-            return found
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        check = CsrfViewMiddleware(lambda r: None)
-        check.process_request(request)
-        rejected = check.process_view(request, None, (), {})
-        if rejected is not None:
-            return error_response(403, "csrf_failed", "The sandbox session needs a CSRF token (X-CSRFToken header).")
-        return user, None
-    return _unauthorized()
+            if request.method.lower() not in self.http_method_names:
+                raise MethodNotAllowed(request.method, detail=f"Use POST /api/{kwargs.get('kind_name', '')}.")
+            response = await self.post(request, *args, **kwargs)
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
 
+    def check_throttles(self, request: Request) -> None:
+        # DRF's own: adrf's also hops back to the event loop (async_to_sync) for async throttles, of which
+        # there are none.
+        APIView.check_throttles(self, request)
 
-def _submit(request: HttpRequest, kind_name: str, job_id: uuid.UUID | None = None) -> Submitted:
-    kind = kind_get(kind_name)
-    if kind is None or kind.internal:
-        return Submitted(error=error_response(404, "unknown_task_kind", f"No task kind '{kind_name}'."))
-    auth = _authenticate(request)
-    if isinstance(auth, HttpResponse):
-        return Submitted(error=auth)
-    user, api_key = auth
-    try:
-        rate_limit_check(subject=f"key:{api_key.prefix}" if api_key else f"user:{user.pk}")
-        data = read_body(request, kind)
+    def throttled(self, request: Request, wait: float | None) -> None:
+        raise rate_limited(int(wait or 1))
+
+    async def post(self, request: Request, kind_name: str) -> HttpResponse:
+        kind = kind_get(kind_name)
+        if kind is None or kind.internal:
+            raise NotFound("unknown_task_kind", f"No task kind '{kind_name}'.")
+        # Listen before submitting: the job's "done" message cannot be missed, and
+        # the row need not be read before waiting.
+        wait = _wait_seconds(request)
+        job_id = uuid.uuid4()
+        inbox = await inbox_open(job_id) if wait > 0 else None
+        try:
+            job = await run_sync(self.submit)(request, kind, job_id)
+            if job.input.get("stream"):
+                # The stream is read later, possibly on another event loop (Django's test
+                # client), so it listens on its own connection and reads the row first.
+                response = StreamingHttpResponse(_stream(job), content_type="text/event-stream")
+                response["Cache-Control"] = "no-cache"
+                response["X-Accel-Buffering"] = "no"
+                response["X-Job-Id"] = str(job.id)
+                return response
+            if inbox is None:
+                return _accepted(job)
+            # A client that leaves cancels this wait, not the job: it can be fetched by id.
+            ended = await wait_for_job(job.id, inbox, timeout=wait)
+        finally:
+            if inbox is not None:
+                await inbox.close()
+        if ended is None:
+            return _accepted(await job_read(job.id))
+        return job_result_response(ended)
+
+    def submit(self, request: Request, kind: TaskKind, job_id: uuid.UUID) -> InferenceJob:
+        """DRF's checks, then the body, the caller's limits and the job (database work: on the pool)."""
+        self.initial(request, kind_name=kind.name)
+        user, api_key = request.user, request.auth
+        data = read_body(request._request, kind)
         model_id = data.pop("model", None)
         if model_id is not None and not isinstance(model_id, str):
-            raise BodyError(400, "invalid", "model: must be a string (a model id)", field="model")
+            raise InvalidInput("invalid", "model: must be a string (a model id)", field="model")
         if model_id is not None and ("\x00" in model_id or len(model_id) > 200):
-            raise BodyError(404, "unknown_model", "Unknown model.", field="model")
+            raise NotFound("unknown_model", "Unknown model.", field="model")
         if request.headers.get("Accept", "").startswith("text/event-stream") and kind.streams:
             data["stream"] = True
         allowance_check(user=user)
         queue_depth_check(model_id=model_id or kind.default_model, user=user)
-        job = services.job_submit(user=user, api_key=api_key, kind_name=kind.name, model_id=model_id, data=data,
-                                  max_in_flight=settings.API_MAX_JOBS_IN_FLIGHT, job_id=job_id)
-    except BodyError as exc:
-        fields = {exc.field: [exc.message]} if exc.field else None
-        return Submitted(error=error_response(exc.status, exc.code, exc.message, fields=fields))
-    except LimitExceeded as exc:
-        return Submitted(error=error_response(exc.status, exc.code, exc.message,
-                                              headers={"Retry-After": str(exc.retry_after)}))
-    except services.JobRejected as exc:
-        fields = {exc.field: [exc.message]} if exc.field else None
-        return Submitted(error=error_response(exc.status, exc.code, exc.message, fields=fields, headers=exc.headers))
-    return Submitted(job=job)
+        return services.job_submit(user=user, api_key=api_key, kind_name=kind.name, model_id=model_id, data=data,
+                                   max_in_flight=settings.API_MAX_JOBS_IN_FLIGHT, job_id=job_id)
 
 
-def _wait_seconds(request: HttpRequest) -> float:
+def _wait_seconds(request: Request) -> float:
     prefer = request.headers.get("Prefer", "")
     if "respond-async" in prefer:
         return 0.0
@@ -128,9 +177,9 @@ def job_result_response(job: InferenceJob) -> JsonResponse:
     if job.status == JobStatus.SUCCEEDED:
         response = JsonResponse(job.output, status=200)
     elif job.status == JobStatus.CANCELLED:
-        response = error_response(409, "job_cancelled", "The job was cancelled.")
+        response = api_error_response(Conflict("job_cancelled", "The job was cancelled."))
     else:
-        response = error_response(422, "job_failed", job.error or "The job failed.")
+        response = api_error_response(JobFailed("job_failed", job.error or "The job failed."))
     response["X-Job-Id"] = str(job.id)
     response["X-Model"] = job.model_id
     if job.queue_ms is not None:
@@ -175,38 +224,4 @@ async def _stream(job: InferenceJob):
             await sync_to_async(services.job_cancel)(job=job)
 
 
-@csrf_exempt
-async def task_endpoint(request: HttpRequest, kind_name: str) -> HttpResponse:
-    """``POST /api/<task kind>``: run a job and answer with its result (or 202)."""
-    if request.method != "POST":
-        response = error_response(405, "method_not_allowed", f"Use POST /api/{kind_name}.")
-        response["Allow"] = "POST"
-        return response
-    # Listen before submitting: the job's "done" message cannot be missed, and
-    # the row need not be read before waiting.
-    wait = _wait_seconds(request)
-    job_id = uuid.uuid4()
-    inbox = await inbox_open(job_id) if wait > 0 else None
-    try:
-        submitted = await run_sync(_submit)(request, kind_name, job_id)
-        if submitted.error is not None:
-            return submitted.error
-        job = submitted.job
-        if job.input.get("stream"):
-            # The stream is read later, possibly on another event loop (Django's test
-            # client), so it listens on its own connection and reads the row first.
-            response = StreamingHttpResponse(_stream(job), content_type="text/event-stream")
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"
-            response["X-Job-Id"] = str(job.id)
-            return response
-        if inbox is None:
-            return _accepted(job)
-        # A client that leaves cancels this wait, not the job: it can be fetched by id.
-        ended = await wait_for_job(job.id, inbox, timeout=wait)
-    finally:
-        if inbox is not None:
-            await inbox.close()
-    if ended is None:
-        return _accepted(await job_read(job.id))
-    return job_result_response(ended)
+task_endpoint = TaskApi.as_view()

@@ -33,7 +33,8 @@ from django.urls import Resolver404, resolve
 from rest_framework.permissions import AllowAny
 
 from api.authentication import INVALID_KEY_MESSAGE
-from api.middleware import BODY_REFUSED, BodyRefusal
+from api.middleware import BODY_REFUSED
+from inference.errors import ApiError, TooLarge, Unauthenticated
 
 # The endpoints that take a model upload (the API's and the models page's), with their larger limit.
 UPLOAD_VIEWS = frozenset({"api:model-list", "dashboard:models"})
@@ -63,15 +64,15 @@ def body_rule(path_info: str) -> BodyRule:
     return BodyRule(limit, match.namespace == "api" and match.url_name is not None and not public)
 
 
-def _too_large(limit: int, length: int | None = None) -> BodyRefusal:
+def _too_large(limit: int, length: int | None = None) -> ApiError:
     if length is None:
         message = f"The request body is over the limit of {limit:,} bytes."
     else:
         message = f"The request body is {length:,} bytes; the limit is {limit:,}."
-    return BodyRefusal(413, "payload_too_large", message)
+    return TooLarge("payload_too_large", message)
 
 
-def _refusal_from_headers(scope: dict, rule: BodyRule) -> BodyRefusal | None:
+def _refusal_from_headers(scope: dict, rule: BodyRule) -> ApiError | None:
     headers: dict[bytes, bytes] = {}
     for name, value in scope.get("headers", []):
         headers[name.lower()] = value
@@ -85,8 +86,7 @@ def _refusal_from_headers(scope: dict, rule: BodyRule) -> BodyRefusal | None:
     if has_body and rule.needs_key and not headers.get(b"x-api-key"):
         cookies = parse_cookie(headers.get(b"cookie", b"").decode("latin-1"))
         if not cookies.get(settings.SESSION_COOKIE_NAME):
-            return BodyRefusal(401, "invalid_api_key", INVALID_KEY_MESSAGE,
-                               {"WWW-Authenticate": 'ApiKey header="x-api-key"'})
+            return Unauthenticated("invalid_api_key", INVALID_KEY_MESSAGE)  # with its WWW-Authenticate
     return None
 
 

@@ -8,6 +8,7 @@ from django.contrib.auth.forms import UserCreationForm
 
 from inference.registry import kind_get
 from inference.uploads.archive import KIND_FAMILIES
+from inference.uploads.services import NAME_PATTERN
 
 
 class SignupForm(UserCreationForm):
@@ -34,10 +35,10 @@ class ApiKeyRotateForm(forms.Form):
 
 
 class ModelUploadForm(forms.Form):
-    """Upload your own model (checked again, and built, by ``inference.uploads``)."""
+    """Upload your own model (checked again, and built, by ``inference.uploads.services``)."""
 
     name = forms.RegexField(
-        regex=r"^[a-z0-9_-]{3,100}$", max_length=100,
+        regex=NAME_PATTERN, max_length=100,
         error_messages={"invalid": "3 to 100 characters of a-z, 0-9, _ and -."},
         help_text="How you call it in the API (\"model\": name). Uploading a name again makes a new version.",
     )

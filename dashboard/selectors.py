@@ -24,7 +24,18 @@ def api_key_get(*, user: AbstractBaseUser, prefix: str) -> UserAPIKey:
     return UserAPIKey.objects.get(user=user, prefix=prefix)
 
 
-# Usage: compute time recorded on each job (InferenceJob.compute_ms), summed with the ORM.
+# Usage: compute time recorded on each job (InferenceJob.compute_ms), summed with the ORM. The monthly
+# allowance (MONTHLY_COMPUTE_SECONDS, enforced by api/limits.py) counts the calendar month's.
+
+def month_start() -> datetime:
+    now = timezone.now()
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_month_start() -> datetime:
+    start = month_start()
+    return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+
 
 def _jobs_since(*, user: AbstractBaseUser, since: datetime) -> QuerySet:
     return InferenceJob.objects.filter(owner=user, created_at__gte=since).order_by()

@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
+from api.errors import task_errors
 from api.serializers import job_json
 from inference.jobs.selectors import job_get
 from inference.kinds.base import TaskKind
@@ -16,24 +17,6 @@ from inference.registry import kind_get, public_kinds
 from . import selectors
 
 DEFAULT_KIND = "emotion"
-
-# The errors every task endpoint may answer, for the reference pages.
-API_ERRORS: tuple[tuple[int, str, str], ...] = (
-    (400, "invalid", "An input breaks the declaration: a missing field, a value out of bounds, an unknown field, "
-                     "or a request over the kind's cost bound. fields names the bad input."),
-    (400, "malformed_json", "The body is not valid JSON."),
-    (401, "invalid_api_key", "The x-api-key header is missing, unknown, revoked or expired."),
-    (404, "unknown_model", "No model with that id (or another user's model)."),
-    (409, "model_not_installed", "The model is in the catalog but not installed on this server."),
-    (413, "payload_too_large", "The body (or an image) is too large."),
-    (415, "unsupported_media_type", "Send application/json or multipart/form-data."),
-    (422, "job_failed", "The model could not run on this input; message says why."),
-    (429, "rate_limited", "Too many requests a minute; retry after the Retry-After header's seconds."),
-    (429, "too_many_jobs", "Too many of your jobs are queued or running at once."),
-    (429, "allowance_spent", "The monthly allowance of compute seconds is spent."),
-    (503, "queue_full", "The model's queue is full; retry later."),
-)
-
 
 def _kind_or_404(kind_name: str) -> TaskKind:
     kind = kind_get(kind_name)
@@ -80,7 +63,7 @@ def reference(request: HttpRequest, kind_name: str) -> HttpResponse:
         "response_schema": selectors.schema_json(kind.response_schema),
         "example": selectors.schema_json(kind.example),
         "response_example": selectors.schema_json(kind.response_example),
-        "errors": API_ERRORS,
+        "errors": [(error.status, error.code, error.description) for error in task_errors()],
     })
 
 

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from inference.errors import ApiError
 from inference.models import BuildStatus, UploadedModel
 from inference.uploads import services as upload_services
 from inference.uploads.selectors import uploaded_models
@@ -30,8 +31,8 @@ def models_page(request: HttpRequest) -> HttpResponse:
                 version = upload_services.model_upload_create(
                     user=request.user, name=form.cleaned_data["name"], task_kind=form.cleaned_data["task"],
                     description=form.cleaned_data["description"], file=form.cleaned_data["file"])
-            except upload_services.UploadRejected as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            except ApiError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.problem)
             else:
                 messages.success(request, f"Uploaded {version.model.name} (version {version.number}); "
                                           "it is being built.")

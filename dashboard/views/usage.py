@@ -7,8 +7,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from api.limits import month_start, next_month_start
-
 from .. import selectors
 
 CHART_DAYS = 30
@@ -33,13 +31,13 @@ def _chart(days: list[dict]) -> dict:
 
 @login_required
 def usage(request: HttpRequest) -> HttpResponse:
-    since = month_start()
+    since = selectors.month_start()
     month = selectors.usage_total(user=request.user, since=since)
     allowance = settings.MONTHLY_COMPUTE_SECONDS
     days = selectors.usage_by_day(user=request.user, days=CHART_DAYS)
     return render(request, "dashboard/usage.html", {
         "month_start": since,
-        "renews_on": next_month_start(),
+        "renews_on": selectors.next_month_start(),
         "month": month,
         "allowance": allowance,
         "unlimited": allowance <= 0,

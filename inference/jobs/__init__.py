@@ -26,13 +26,12 @@ from .execute import (
 )
 from .recovery import job_cancel, job_requeue_or_fail, jobs_hand_back, jobs_resend, jobs_sweep
 from .retention import jobs_purge_data
-from .submit import RUN_JOB, JobRejected, job_enqueue, job_prepare, job_submit
+from .submit import RUN_JOB, job_enqueue, job_prepare, job_submit
 
 __all__ = [
     "DB_ERRORS",
     "TRANSIENT_ERRORS",
     "JobCancelled",
-    "JobRejected",
     "RUN_JOB",
     "job_cancel",
     "job_claim",

@@ -14,6 +14,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from ..catalog import ModelSpec
+from ..errors import Conflict, InvalidInput, LimitReached, NotFound
 from ..inputs.tokens import token_counter
 from ..kinds.base import InputError, TaskKind
 from ..models import InferenceJob, JobStatus
@@ -25,43 +26,31 @@ from .selectors import jobs_in_flight, model_resolve, model_resolve_key
 RUN_JOB = "inference.tasks.run_job"
 
 
-class JobRejected(Exception):
-    """A job that cannot be accepted; ``status`` is the HTTP status the API answers with."""
-
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.headers = headers or {}
-
-
 def job_prepare(*, user: AbstractBaseUser, kind_name: str, model_id: str | None,
                 data: dict[str, Any], allow_internal: bool = False) -> tuple[TaskKind, ModelSpec, dict[str, Any]]:
     """Validate a request before anything is queued: kind, model, every input bound.
 
-    Raises ``JobRejected`` (unknown kind or model: 404; model not installed:
-    409; input out of bounds: 400 naming the field and the bound).
+    Raises an ``ApiError`` (unknown kind or model: ``NotFound``; model not
+    installed: ``Conflict``; input out of bounds: ``InvalidInput`` naming the
+    field and the bound).
     """
     kind = kind_get(kind_name)
     if kind is None or (kind.internal and not allow_internal):
-        raise JobRejected(404, "unknown_task_kind", f"Unknown task kind '{kind_name}'.")
+        raise NotFound("unknown_task_kind", f"Unknown task kind '{kind_name}'.")
     model_id = model_id or kind.default_model
     spec = model_resolve(model_id=model_id, user=user)
     if spec is None or (spec.internal and not allow_internal):
-        raise JobRejected(404, "unknown_model", f"Unknown model '{model_id}'.", field="model")
+        raise NotFound("unknown_model", f"Unknown model '{model_id}'.", field="model")
     if kind.name not in spec.kinds:
-        raise JobRejected(400, "invalid", f"model: '{model_id}' does not serve {kind.name} "
-                          f"(it serves {', '.join(spec.kinds)}).", field="model")
+        raise InvalidInput("invalid", f"model: '{model_id}' does not serve {kind.name} "
+                           f"(it serves {', '.join(spec.kinds)}).", field="model")
     if not spec.installed:
-        raise JobRejected(409, "model_not_installed", f"Model '{model_id}' is in the catalog but not installed. "
-                          f"{spec.install_hint}", field="model")
+        raise Conflict("model_not_installed", f"Model '{model_id}' is in the catalog but not installed. "
+                       f"{spec.install_hint}", field="model")
     try:
         cleaned = kind.clean(data, count_tokens=token_counter(spec.tokenizer_folder, spec.revision))
     except InputError as exc:
-        raise JobRejected(400, "invalid", str(exc), field=exc.field) from exc
+        raise InvalidInput("invalid", str(exc), field=exc.field) from exc
     return kind, spec, cleaned
 
 
@@ -102,9 +91,8 @@ def _job_record(*, user: AbstractBaseUser, api_key: Any | None, kind: TaskKind, 
             get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         in_flight = jobs_in_flight(user=user)
         if in_flight >= max_in_flight:
-            raise JobRejected(429, "too_many_jobs", f"You have {in_flight} jobs queued or running, the most "
-                              f"allowed at once is {max_in_flight}; wait for some to finish.",
-                              headers={"Retry-After": "1"})
+            raise LimitReached("too_many_jobs", f"You have {in_flight} jobs queued or running, the most "
+                               f"allowed at once is {max_in_flight}; wait for some to finish.", retry_after=1)
     given_id = {"id": job_id} if job_id is not None else {}
     job = InferenceJob.objects.create(**given_id, owner=user, api_key=api_key, task_kind=kind.name,
                                       model_id=spec.id, model_key=spec.key, input=cleaned,

@@ -19,6 +19,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from ..catalog import catalog_get
+from ..errors import Forbidden, InvalidInput, TooLarge
 from ..models import BuildStatus, ModelVersion, UploadedModel
 from ..registry import kind_get
 from .archive import KIND_FAMILIES, PICKLE_HINT, archive_format, is_pickle_name
@@ -31,43 +32,34 @@ UPLOADS_QUEUE = f"fp.model.{UPLOADS_QUEUE_GROUP}"
 BUILD_UPLOADED_MODEL = "inference.tasks.build_uploaded_model"
 
 
-class UploadRejected(Exception):
-    """An upload refused before it is saved; ``field`` names the bad form field."""
-
-    def __init__(self, message: str, *, field: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
-
-
 def model_upload_create(*, user: AbstractBaseUser, name: str, task_kind: str, description: str,
                         file: UploadedFile) -> ModelVersion:
     """Check an upload, save its file and enqueue its build; returns the new version (``building``).
 
     Uploading a name again makes a new version; the previous ready one keeps
-    serving until this one is ready. Raises ``UploadRejected``.
+    serving until this one is ready. Raises an ``ApiError`` naming the bad form field.
     """
     name = (name or "").strip()
     if not NAME_PATTERN.match(name):
-        raise UploadRejected("3 to 100 characters of a-z, 0-9, _ and -.", field="name")
+        raise InvalidInput.for_field("invalid", "name", "3 to 100 characters of a-z, 0-9, _ and -.")
     if catalog_get(name) is not None:
-        raise UploadRejected(f"'{name}' is the id of a catalog model; choose another name.", field="name")
+        raise InvalidInput.for_field("invalid", "name", f"'{name}' is the id of a catalog model; choose another name.")
     kind = kind_get(task_kind or "")
     if kind is None or kind.internal or task_kind not in KIND_FAMILIES:
-        raise UploadRejected(f"one of {', '.join(KIND_FAMILIES)}.", field="task")
+        raise InvalidInput.for_field("invalid", "task", f"one of {', '.join(KIND_FAMILIES)}.")
     if file is None:
-        raise UploadRejected("this field is required.", field="file")
+        raise InvalidInput.for_field("invalid", "file", "this field is required.")
     if is_pickle_name(file.name or ""):
-        raise UploadRejected(PICKLE_HINT, field="file")
+        raise InvalidInput.for_field("invalid", "file", PICKLE_HINT)
     file_format = archive_format(file.name or "")
     if file_format is None:
-        raise UploadRejected("a .zip or .tar.gz of a transformers model folder, or a single .gguf file.", field="file")
+        raise InvalidInput.for_field("invalid", "file",
+                                     "a .zip or .tar.gz of a transformers model folder, or a single .gguf file.")
     if file_format == "gguf" and task_kind != "text-generation":
-        raise UploadRejected("a .gguf file can only serve text-generation.", field="file")
+        raise InvalidInput.for_field("invalid", "file", "a .gguf file can only serve text-generation.")
     if file.size > settings.UPLOAD_MAX_BYTES:
-        raise UploadRejected(f"at most {settings.UPLOAD_MAX_BYTES:,} bytes (got {file.size:,}).", field="file",
-                             status=413)
+        raise TooLarge.for_field("payload_too_large", "file",
+                                 f"at most {settings.UPLOAD_MAX_BYTES:,} bytes (got {file.size:,}).")
     _storage_quota_check(user=user, size=file.size)
 
     with transaction.atomic():
@@ -91,7 +83,7 @@ def model_upload_create(*, user: AbstractBaseUser, name: str, task_kind: str, de
 
 
 def _storage_quota_check(*, user: AbstractBaseUser, size: int) -> None:
-    """Refuse (403) an upload that would take the user's stored versions past ``UPLOAD_STORAGE_QUOTA_BYTES``.
+    """Refuse (``Forbidden``) an upload that would take the user's stored versions past ``UPLOAD_STORAGE_QUOTA_BYTES``.
 
     Building and ready versions hold files (a failed one leaves none); a new version of a name counts
     beside the one it replaces, which is kept until the new one is ready.
@@ -102,10 +94,10 @@ def _storage_quota_check(*, user: AbstractBaseUser, size: int) -> None:
     used = (ModelVersion.objects.filter(model__owner=user).exclude(build_status=BuildStatus.FAILED)
             .aggregate(total=Sum("size_bytes"))["total"] or 0)
     if used + size > quota:
-        raise UploadRejected(
+        raise Forbidden.for_field(
+            "storage_quota_exceeded", "file",
             f"this file ({size:,} bytes) does not fit in your storage quota of {quota:,} bytes: your models "
-            f"use {used:,} bytes. Delete a model to make room.",
-            field="file", status=403)
+            f"use {used:,} bytes. Delete a model to make room.")
 
 
 def build_enqueue(version: ModelVersion, *, stamped: bool = False) -> None:

@@ -19,9 +19,11 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
+from api.errors import error_status
 from inference.catalog import catalog_get, catalog_models
+from inference.errors import ApiError
 from inference.inputs.tokens import token_counter
-from inference.jobs import JobRejected, job_prepare, job_submit
+from inference.jobs import job_prepare, job_submit
 from inference.kinds.base import IMAGE, MESSAGES, STRING, STRING_LIST, Param, TaskKind
 from inference.models import InferenceJob
 from inference.registry import public_kinds
@@ -102,8 +104,8 @@ def bound_cases() -> list[Any]:
     return cases
 
 
-def rejected(user, kind_name: str, model_id: str | None, data: dict[str, Any]) -> JobRejected:
-    with pytest.raises(JobRejected) as exc:
+def rejected(user, kind_name: str, model_id: str | None, data: dict[str, Any]) -> ApiError:
+    with pytest.raises(ApiError) as exc:
         job_prepare(user=user, kind_name=kind_name, model_id=model_id, data=data)
     return exc.value
 
@@ -135,7 +137,7 @@ def test_each_bound_is_refused_naming_the_field_and_the_bound(user, tiny_models,
     param = kind.param(param_name)
     data = {**example_input(kind), param_name: too_far(param, bound)}
     error = rejected(user, kind_name, model_for(kind, needs_tokenizer=bound == "max_tokens"), data)
-    assert error.status == 400
+    assert error_status(error) == 400
     assert error.code == "invalid"
     assert error.field == param_name
     assert mentions(error.message, getattr(param, bound)), error.message
@@ -152,7 +154,7 @@ def test_a_list_item_past_its_bound_is_named_by_index(user, tiny_models, kind_na
     param = kind.param(param_name)
     data = {**example_input(kind), param_name: ["fine", "x" * (param.max_chars + 1)]}
     error = rejected(user, kind_name, model_for(kind), data)
-    assert (error.status, error.field) == (400, f"{param_name}[1]")
+    assert (error_status(error), error.field) == (400, f"{param_name}[1]")
     assert mentions(error.message, param.max_chars)
 
 
@@ -161,7 +163,7 @@ def test_a_list_item_past_its_bound_is_named_by_index(user, tiny_models, kind_na
 
 def test_missing_required_field(user):
     error = rejected(user, "text-classification", None, {"text": "Spain won the final."})
-    assert (error.status, error.field) == (400, "labels")
+    assert (error_status(error), error.field) == (400, "labels")
     assert "required" in error.message
 
 
@@ -175,20 +177,20 @@ def test_missing_required_field(user):
 ])
 def test_wrong_type(user, kind_name, data, field, words):
     error = rejected(user, kind_name, None, data)
-    assert (error.status, error.field) == (400, field)
+    assert (error_status(error), error.field) == (400, field)
     assert words in error.message
 
 
 def test_unknown_field(user):
     error = rejected(user, "text-vectorisation", None, {"text": "Fine.", "colour": "red"})
-    assert (error.status, error.field) == (400, "colour")
+    assert (error_status(error), error.field) == (400, "colour")
     assert "unknown field" in error.message
 
 
 @pytest.mark.parametrize("labels", ["", " , ,", []])
 def test_empty_labels(user, labels):
     error = rejected(user, "text-classification", None, {"text": "Spain won the final.", "labels": labels})
-    assert (error.status, error.field) == (400, "labels")
+    assert (error_status(error), error.field) == (400, "labels")
     assert "label" in error.message
 
 
@@ -199,7 +201,7 @@ def test_a_declared_range_keeps_low_at_most_high(user, kind):
         low, high = kind.param(declared.low), kind.param(declared.high)
         top = int(high.minimum if high.minimum is not None else 1)
         error = rejected(user, kind.name, None, {**kind.example, declared.low: top + 1, declared.high: top})
-        assert (error.status, error.field) == (400, declared.low)
+        assert (error_status(error), error.field) == (400, declared.low)
         assert f"must not be more than {declared.high} ({top})" in error.message
         if not low.required and low.default > top:
             cleaned = kind.clean({**kind.example, declared.high: top})
@@ -211,13 +213,13 @@ def test_a_declared_range_keeps_low_at_most_high(user, kind):
 
 def test_an_image_that_is_not_an_image(user):
     error = rejected(user, "image-classification", None, {"image": data_uri(b"hello, I am text"), "labels": "cat"})
-    assert (error.status, error.field) == (400, "image")
+    assert (error_status(error), error.field) == (400, "image")
     assert "not an image" in error.message
 
 
 def test_an_image_that_is_not_base64(user):
     error = rejected(user, "image-vectorisation", None, {"image": "data:image/png;base64,@@not base64@@"})
-    assert (error.status, error.field) == (400, "image")
+    assert (error_status(error), error.field) == (400, "image")
     assert "base64" in error.message
 
 
@@ -225,7 +227,7 @@ def test_an_image_over_the_byte_limit(user):
     limit = settings.MAX_IMAGE_BYTES
     payload = "A" * ((limit + 1000) * 4 // 3)  # valid base64 characters, just past the limit once decoded
     error = rejected(user, "image-vectorisation", None, {"image": f"data:image/png;base64,{payload}"})
-    assert (error.status, error.field) == (400, "image")
+    assert (error_status(error), error.field) == (400, "image")
     assert f"at most {limit // 1_000_000} MB" in error.message
 
 
@@ -236,13 +238,13 @@ def test_a_decompression_bomb_is_refused_from_its_header(user, side):
     started = time.perf_counter()
     error = rejected(user, "image-vectorisation", None, {"image": data_uri(bomb)})
     print(f"{side}x{side} PNG of {len(bomb)} bytes refused in {time.perf_counter() - started:.4f} s")
-    assert (error.status, error.field) == (400, "image")
+    assert (error_status(error), error.field) == (400, "image")
     assert f"at most {settings.MAX_IMAGE_PIXELS:,} pixels" in error.message
 
 
 def test_an_image_item_in_a_list_is_named_by_index(user):
     error = rejected(user, "image-vectorisation", None, {"image": [PNG, data_uri(b"GIF89a but not really")]})
-    assert (error.status, error.field) == (400, "image[1]")
+    assert (error_status(error), error.field) == (400, "image[1]")
 
 
 # --- models -----------------------------------------------------------------------------
@@ -250,24 +252,24 @@ def test_an_image_item_in_a_list_is_named_by_index(user):
 
 def test_unknown_model(user):
     error = rejected(user, "emotion", "no-such-model", {"text": "Fine."})
-    assert (error.status, error.field) == (404, "model")
+    assert (error_status(error), error.field) == (404, "model")
     assert "no-such-model" in error.message
 
 
 def test_unknown_task_kind(user):
-    assert rejected(user, "telepathy", None, {"text": "Fine."}).status == 404
+    assert error_status(rejected(user, "telepathy", None, {"text": "Fine."})) == 404
 
 
 def test_hub_model_not_installed(user):
     assert not catalog_get("gpt2-medium").installed
     error = rejected(user, "text-generation", "gpt2-medium", {"text": "Once upon a time"})
-    assert (error.status, error.code, error.field) == (409, "model_not_installed", "model")
+    assert (error_status(error), error.code, error.field) == (409, "model_not_installed", "model")
     assert "manage.py models pull gpt2-medium" in error.message
 
 
 def test_model_that_does_not_serve_the_kind(user):
     error = rejected(user, "emotion", "all-minilm-l6-v2", {"text": "Fine."})
-    assert (error.status, error.field) == (400, "model")
+    assert (error_status(error), error.field) == (400, "model")
     assert "does not serve emotion" in error.message
 
 
@@ -279,7 +281,7 @@ def test_job_submit_records_nothing_when_it_refuses(user):
         ("emotion", "no-such-model", {"text": "Fine."}, 404),
     ]
     for kind_name, model_id, data, status in refusals:
-        with pytest.raises(JobRejected) as exc:
+        with pytest.raises(ApiError) as exc:
             job_submit(user=user, api_key=None, kind_name=kind_name, model_id=model_id, data=data)
-        assert exc.value.status == status
+        assert error_status(exc.value) == status
     assert InferenceJob.objects.count() == 0

@@ -15,7 +15,9 @@ from concurrent.futures import Future
 import pytest
 from django.test import Client
 
-from inference.jobs import JobRejected, job_prepare
+from api.errors import error_status
+from inference.errors import ApiError
+from inference.jobs import job_prepare
 from inference.models import InferenceJob
 from inference.runtime.batching import Batcher
 
@@ -72,10 +74,10 @@ def test_the_bound_is_the_setting(user, tiny_models, settings):
     settings.GENERATION_MAX_TOKENS_PER_REQUEST = 100
     ok = {"text": ["a", "b"], "max_length": 50}
     job_prepare(user=user, kind_name="text-generation", model_id="tiny-gpt2", data=ok)
-    with pytest.raises(JobRejected) as exc:
+    with pytest.raises(ApiError) as exc:
         job_prepare(user=user, kind_name="text-generation", model_id="tiny-gpt2",
                              data={**ok, "max_length": 51})
-    assert exc.value.status == 400 and exc.value.field == "max_length"
+    assert error_status(exc.value) == 400 and exc.value.field == "max_length"
     assert "2 texts × 1 sequence" in exc.value.message and "= 102 new tokens" in exc.value.message
     assert "is 100 (GENERATION_MAX_TOKENS_PER_REQUEST)" in exc.value.message
 

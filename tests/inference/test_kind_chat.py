@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
+from api.errors import error_status
 from inference import jobs as services
+from inference.errors import ApiError
 from inference.models import JobStatus
 
 from ..conftest import wait_for_job
@@ -91,13 +93,13 @@ def test_text_generation_jobs_are_metered_in_tokens_too(celery_worker, user):
     ([{"role": "user", "content": [{"type": "text", "text": "hi"}]}], "content must be a string"),
 ])
 def test_bad_conversations_are_refused_naming_what_is_wrong(user, tiny_models, messages, says):
-    with pytest.raises(services.JobRejected) as exc:
+    with pytest.raises(ApiError) as exc:
         services.job_prepare(user=user, kind_name="chat", model_id="tiny-chat", data={"messages": messages})
-    assert exc.value.status == 400 and exc.value.field == "messages"
+    assert error_status(exc.value) == 400 and exc.value.field == "messages"
     assert says in exc.value.message
 
 
 def test_a_model_without_a_chat_template_cannot_serve_chat(user, tiny_models):
-    with pytest.raises(services.JobRejected) as exc:
+    with pytest.raises(ApiError) as exc:
         services.job_prepare(user=user, kind_name="chat", model_id="tiny-gpt2", data={"messages": MESSAGES})
     assert "chat" in exc.value.message
