@@ -36,6 +36,9 @@ class RequestRefused(ValueError):
     """A request /v1 cannot serve as asked: names the parameter (``param``) and why."""
 
     def __init__(self, param: str | None, message: str, *, code: str = "unsupported_parameter") -> None:
+        assert code in ("unsupported_parameter", "invalid"), code
+        if param and param.split("[")[0] not in message:
+            message = f"{param}: {message}"  # the message names what it is about
         super().__init__(message)
         self.param = param
         self.message = message
@@ -293,3 +296,9 @@ def embedding_response(job: Any, encoding: str, prompt_tokens: int) -> dict[str,
                  for index, vector in enumerate(vectors)],
         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
     }
+
+
+def stream_error(message: str, status: str) -> dict[str, Any]:
+    """A stream's last event when its job did not succeed (OpenAI sends an error object mid-stream)."""
+    return {"error": {"message": message, "type": "server_error" if status == "timeout" else "invalid_request_error",
+                      "param": None, "code": "job_cancelled" if status == "cancelled" else "job_failed"}}

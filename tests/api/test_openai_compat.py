@@ -168,3 +168,29 @@ def test_smollm2_answers_through_the_openai_sdk(client, celery_worker):
                   {"role": "user", "content": "What is the capital of France?"}])
     assert "paris" in completion.choices[0].message.content.lower()
     assert completion.choices[0].finish_reason == "stop"
+
+
+def test_the_rate_limit_is_a_rate_limit_error_with_retry_after(key, django_db_blocker):
+    from tests.api.conftest import LiveServer
+
+    server = LiveServer(extra_env={"API_RATE_LIMIT_PER_MINUTE": "2"}, name="uvicorn-rate-limited")
+    try:
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+        for _ in range(2):  # counted before the body is read: an unknown model still spends a request
+            with pytest.raises(openai.NotFoundError):
+                client.chat.completions.create(model="no-such-model", messages=MESSAGES)
+        with pytest.raises(openai.RateLimitError) as exc:
+            client.chat.completions.create(model="no-such-model", messages=MESSAGES)
+        assert int(exc.value.response.headers["Retry-After"]) >= 1
+        assert exc.value.body["code"] == "rate_limited" and exc.value.body["type"] == "rate_limit_error"
+    finally:
+        server.stop()
+
+
+def test_v1_answers_unknown_paths_and_oversized_bodies_in_openais_shape(live_api, key):
+    missing = requests.get(f"{live_api.url}/v1/no-such-endpoint", headers={"Authorization": f"Bearer {key}"},
+                           timeout=10)
+    assert missing.status_code == 404 and set(missing.json()["error"]) == {"message", "type", "param", "code"}
+    big = requests.post(f"{live_api.url}/v1/embeddings", data=b"x" * 12_000_001, timeout=30,
+                        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
