@@ -1,4 +1,5 @@
-"""``x-api-key`` authentication: the request runs as the key's owner."""
+"""API key authentication: ``x-api-key: <key>`` or ``Authorization: Bearer <key>`` (what OpenAI's SDK sends);
+the request runs as the key's owner."""
 
 from __future__ import annotations
 
@@ -12,17 +13,24 @@ from dashboard.services import api_key_touch
 from inference.errors import Forbidden
 
 # One message for every failure, so a caller learns nothing about which keys exist.
-INVALID_KEY_MESSAGE = "A valid API key is required in the x-api-key header."
+INVALID_KEY_MESSAGE = "A valid API key is required in the x-api-key header (or as Authorization: Bearer <key>)."
 AUTHENTICATE_HEADER = 'ApiKey header="x-api-key"'
 
 
-class ApiKeyAuthentication(BaseAuthentication):
-    """Reads ``x-api-key``; missing, malformed, unknown, revoked and expired keys all fail alike."""
+def presented_key(meta: dict) -> str:
+    """The key a request presents: its ``x-api-key`` header, else a Bearer token ("" for neither)."""
+    key = meta.get("HTTP_X_API_KEY", "")
+    if key:
+        return key
+    scheme, _, token = meta.get("HTTP_AUTHORIZATION", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
-    header = "HTTP_X_API_KEY"
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """Reads ``x-api-key`` (or a Bearer token); missing, malformed, unknown, revoked and expired keys fail alike."""
 
     def authenticate(self, request: Request):
-        key = request.META.get(self.header, "")
+        key = presented_key(request.META)
         if not key:
             return None  # lets session authentication (the sandbox) try; else 401 below
         prefix, dot, secret = key.partition(".")

@@ -27,7 +27,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from inference.errors import ApiError, Unauthenticated
 
 from .authentication import AUTHENTICATE_HEADER, INVALID_KEY_MESSAGE
-from .request_id import current_request_id
+from .request_id import current_path, current_request_id
 
 # The HTTP status of each category of ``ApiError``.
 CATEGORY_STATUS: dict[str, int] = {
@@ -56,6 +56,10 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("invalid", 400, "An input breaks the declaration: a missing field, a value out of bounds, an unknown "
                               "field, or a request over the kind's cost bound. fields names the bad input."),
     ErrorCode("malformed_json", 400, "The body is not valid JSON."),
+    ErrorCode("unsupported_parameter", 400, "/v1: a parameter of OpenAI's API that this platform cannot honour "
+                                            "(tools, logprobs, images in chat, ...); param names it.", task=False),
+    ErrorCode("model_not_supported", 400, "/v1: the model does not serve that endpoint (GET /v1/models says "
+                                          "which endpoints each model serves).", task=False),
     ErrorCode("bad_request", 400, "A request Django could not read (a malformed multipart body, a bad Host).",
               task=False),
     ErrorCode("parse_error", 400, "A DRF endpoint could not parse the body.", task=False),
@@ -83,6 +87,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode("too_many_jobs", 429, "Too many of your jobs are queued or running at once."),
     ErrorCode("allowance_spent", 429, "The monthly allowance of compute seconds is spent."),
     ErrorCode("server_error", 500, "An error on the server; the request id identifies it in the logs.", task=False),
+    ErrorCode("job_timeout", 503, "/v1: the job did not finish within the hard time limit; it can be fetched "
+                                  "from /api/jobs/<id>.", task=False),
     ErrorCode("queue_full", 503, "The model's queue is full; retry later (see Retry-After)."),
     ErrorCode("service_unavailable", 503, "Redis, which queues jobs, is not answering; retry shortly "
                                           "(see Retry-After)."),
@@ -95,6 +101,19 @@ STATUS_CODES: dict[int, str] = {400: "bad_request", 403: "forbidden", 404: "not_
                                 413: "payload_too_large", 500: "server_error", 503: "service_unavailable"}
 
 
+# The paths that answer errors as JSON: Backprop's API, and OpenAI's under /v1 (api/openai).
+API_PATH_PREFIXES = ("/api/", "/v1/")
+OPENAI_PATH_PREFIX = "/v1/"
+
+# OpenAI's error ``type`` for each status (its SDK raises by status; the type is what its docs name).
+OPENAI_ERROR_TYPES: dict[int, str] = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error",
+                                      500: "server_error", 503: "service_unavailable"}
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PATH_PREFIXES)
+
+
 def task_errors() -> list[ErrorCode]:
     """The errors a task endpoint may answer, by status."""
     return sorted((error for error in ERROR_CODES if error.task), key=lambda error: error.status)
@@ -105,6 +124,12 @@ def error_status(exc: ApiError) -> int:
 
 
 def error_body(status: int, code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one error body; under /v1 in OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``)."""
+    if current_path().startswith(OPENAI_PATH_PREFIX):
+        kind = "insufficient_quota" if code == "allowance_spent" else OPENAI_ERROR_TYPES.get(
+            status, "invalid_request_error" if status < 500 else "server_error")
+        return {"error": {"message": message, "type": kind, "param": next(iter(fields), None) if fields else None,
+                          "code": code}}
     body: dict[str, Any] = {"status": status, "code": code, "message": message}
     if fields:
         body["fields"] = fields

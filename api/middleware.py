@@ -12,8 +12,8 @@ from django.http import HttpRequest, HttpResponse
 
 from inference.errors import ApiError, Unavailable
 
-from .errors import api_error_response, error_headers, error_status, status_error_response
-from .request_id import current_request_id, request_id_var
+from .errors import api_error_response, error_headers, error_status, is_api_path, status_error_response
+from .request_id import current_request_id, request_id_var, request_path_var
 
 __all__ = ["BODY_REFUSED", "BodyRefusedMiddleware", "RequestIdMiddleware", "current_request_id"]
 
@@ -26,8 +26,8 @@ BODY_REFUSED = "forwardpass.body_refused"
 
 
 def _as_api_error(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    """Django's own HTML error pages (404, 413, 500, CSRF 403) become JSON under /api/."""
-    if not request.path.startswith("/api/") or response.status_code < 400:
+    """Django's own HTML error pages (404, 413, 500, CSRF 403) become JSON under /api/ and /v1/."""
+    if not is_api_path(request.path) or response.status_code < 400:
         return response
     if response.get("Content-Type", "").startswith("application/json") or response.streaming:
         return response
@@ -51,7 +51,7 @@ def _body_refused(request: HttpRequest) -> HttpResponse | None:
     refusal: ApiError | None = getattr(request, "scope", {}).get(BODY_REFUSED)
     if refusal is None:
         return None
-    if request.path.startswith("/api/"):
+    if is_api_path(request.path):
         response = api_error_response(refusal)
     else:
         response = HttpResponse(refusal.message, status=error_status(refusal),
@@ -73,10 +73,15 @@ class RequestIdMiddleware:
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
 
-    def _start(self, request: HttpRequest) -> contextvars.Token:
+    def _start(self, request: HttpRequest) -> tuple[contextvars.Token, contextvars.Token]:
         given = request.headers.get("X-Request-Id", "")
         request.request_id = given if _VALID_ID.match(given) else uuid.uuid4().hex
-        return request_id_var.set(request.request_id)
+        return request_id_var.set(request.request_id), request_path_var.set(request.path)
+
+    @staticmethod
+    def _reset(tokens: tuple[contextvars.Token, contextvars.Token]) -> None:
+        request_id_var.reset(tokens[0])
+        request_path_var.reset(tokens[1])
 
     def _finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         response = _as_api_error(request, response)
@@ -86,22 +91,22 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest):
         if iscoroutinefunction(self):
             return self.__acall__(request)
-        token = self._start(request)
+        tokens = self._start(request)
         try:
             return self._finish(request, self.get_response(request))
         finally:
-            request_id_var.reset(token)
+            self._reset(tokens)
 
     async def __acall__(self, request: HttpRequest):
-        token = self._start(request)
+        tokens = self._start(request)
         try:
             return self._finish(request, await self.get_response(request))
         finally:
-            request_id_var.reset(token)
+            self._reset(tokens)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """Redis (the events or the broker) down or frozen: 503 JSON with Retry-After under /api/, not a 500."""
-        if request.path.startswith("/api/") and isinstance(exception, _unavailable_errors()):
+        if is_api_path(request.path) and isinstance(exception, _unavailable_errors()):
             logger.warning("503 for %s: Redis is not answering (%s)", request.path, exception)
             return api_error_response(Unavailable("service_unavailable", "Redis, which queues jobs, is not "
                                                   "answering; retry shortly.", retry_after=5))

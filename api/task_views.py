@@ -149,10 +149,17 @@ class TaskApi(AsyncAPIView):
             raise NotFound("unknown_model", "Unknown model.", field="model")
         if request.headers.get("Accept", "").startswith("text/event-stream") and kind.streams:
             data["stream"] = True
-        allowance_check(user=user)
-        queue_depth_check(model_id=model_id or kind.default_model, user=user)
-        return services.job_submit(user=user, api_key=api_key, kind_name=kind.name, model_id=model_id, data=data,
-                                   max_in_flight=settings.API_MAX_JOBS_IN_FLIGHT, job_id=job_id)
+        return job_accept(user=user, api_key=api_key, kind=kind, model_id=model_id, data=data, job_id=job_id)
+
+
+def job_accept(*, user: Any, api_key: Any, kind: TaskKind, model_id: str | None, data: dict[str, Any],
+               job_id: uuid.UUID) -> InferenceJob:
+    """The caller's limits (monthly allowance, the model's queue, jobs in flight), then the job: every API's
+    submission (Backprop's and OpenAI's) goes through here."""
+    allowance_check(user=user)
+    queue_depth_check(model_id=model_id or kind.default_model, user=user)
+    return services.job_submit(user=user, api_key=api_key, kind_name=kind.name, model_id=model_id, data=data,
+                               max_in_flight=settings.API_MAX_JOBS_IN_FLIGHT, job_id=job_id)
 
 
 def _wait_seconds(request: Request) -> float:
@@ -180,6 +187,11 @@ def job_result_response(job: InferenceJob) -> JsonResponse:
         response = api_error_response(Conflict("job_cancelled", "The job was cancelled."))
     else:
         response = api_error_response(JobFailed("job_failed", job.error or "The job failed."))
+    return job_headers(response, job)
+
+
+def job_headers(response: HttpResponse, job: InferenceJob) -> HttpResponse:
+    """The job's id, model and timings (queue, compute, load) as response headers."""
     response["X-Job-Id"] = str(job.id)
     response["X-Model"] = job.model_id
     if job.queue_ms is not None:

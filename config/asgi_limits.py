@@ -61,7 +61,7 @@ def body_rule(path_info: str) -> BodyRule:
     # the catch-all 404 has no name.
     view_class = getattr(match.func, "cls", None)
     public = view_class is not None and all(issubclass(p, AllowAny) for p in view_class.permission_classes)
-    return BodyRule(limit, match.namespace == "api" and match.url_name is not None and not public)
+    return BodyRule(limit, match.namespace in ("api", "openai") and match.url_name is not None and not public)
 
 
 def _too_large(limit: int, length: int | None = None) -> ApiError:
@@ -83,7 +83,8 @@ def _refusal_from_headers(scope: dict, rule: BodyRule) -> ApiError | None:
     if length > rule.limit:
         return _too_large(rule.limit, length)
     has_body = length > 0 or b"transfer-encoding" in headers
-    if has_body and rule.needs_key and not headers.get(b"x-api-key"):
+    has_key = headers.get(b"x-api-key") or headers.get(b"authorization", b"").lower().startswith(b"bearer ")
+    if has_body and rule.needs_key and not has_key:
         cookies = parse_cookie(headers.get(b"cookie", b"").decode("latin-1"))
         if not cookies.get(settings.SESSION_COOKIE_NAME):
             return Unauthenticated("invalid_api_key", INVALID_KEY_MESSAGE)  # with its WWW-Authenticate

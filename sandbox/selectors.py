@@ -16,6 +16,7 @@ from inference.kinds.base import (
     BOOLEAN,
     IMAGE,
     INTEGER,
+    MESSAGES,
     NUMBER,
     STRING,
     STRING_LIST,
@@ -96,6 +97,8 @@ def _widget(p: Param) -> str:
         return "image"
     if p.type == STRING_LIST:
         return "labels"
+    if p.type == MESSAGES:
+        return "chat"
     if p.type == BOOLEAN:
         return "checkbox"
     if p.type in (INTEGER, NUMBER):
@@ -152,6 +155,7 @@ def kind_declaration(kind: TaskKind) -> dict[str, Any]:
         "ranges": [{"name": r.name, "low": r.low, "high": r.high, "unit": r.unit} for r in kind.ranges],
         "example": kind.example,
         "example_image": static(EXAMPLE_IMAGE),
+        "openai": kind.openai.json() if kind.openai is not None else None,
         "params": [
             {"name": p.name, "type": p.type, "required": p.required, "many": p.many, "nullable": p.nullable,
              "default": None if p.required else p.default, "minimum": p.minimum, "maximum": p.maximum,

@@ -215,7 +215,8 @@ def jobs_release(*, jobs: Sequence[InferenceJob], compute_ms: Sequence[int], loa
 def _done_result(job: InferenceJob) -> dict[str, Any]:
     return {"output": job.output, "error": job.error, "model_id": job.model_id, "task_kind": job.task_kind,
             "queue_ms": job.queue_ms, "compute_ms": job.compute_ms, "load_ms": job.load_ms,
-            "batch_size": job.batch_size}
+            "batch_size": job.batch_size, "prompt_tokens": job.prompt_tokens,
+            "completion_tokens": job.completion_tokens, "finish_reasons": job.finish_reasons}
 
 
 def jobs_finish(*, jobs: Sequence[InferenceJob], results: Sequence[ItemResult], compute_ms: Sequence[int],

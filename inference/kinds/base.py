@@ -185,6 +185,28 @@ class CostBound:
 
 
 @dataclass(frozen=True)
+class OpenAIEquivalent:
+    """The OpenAI API endpoint that serves a task kind under ``/v1`` (api/openai), and its names there.
+
+    ``params`` maps the kind's parameter names to OpenAI's (``{"text": "prompt"}``); the kind's other
+    parameters keep their own names (as vLLM's extra sampling parameters do). ``answer`` is where the
+    SDK's response object holds the result (``choices[0].message.content``): the same path reads in
+    Python and JavaScript. The sandbox's OpenAI SDK snippets are made from this.
+    """
+
+    resource: str  # the SDK's resource: "chat.completions", "completions", "embeddings"
+    path: str  # "/v1/chat/completions"
+    params: dict[str, str]
+    answer: str
+
+    def openai_name(self, name: str) -> str:
+        return self.params.get(name, name)
+
+    def json(self) -> dict[str, Any]:
+        return {"resource": self.resource, "path": self.path, "params": self.params, "answer": self.answer}
+
+
+@dataclass(frozen=True)
 class Range:
     """Two integer or number parameters that bound one quantity, ``low`` <= ``high``.
 
@@ -248,7 +270,7 @@ class TaskKind:
     cost_bound: ClassVar[CostBound | None] = None  # a bound on one request's work (generation)
     streams: ClassVar[bool] = False  # answers server-sent events with "stream": true or Accept: text/event-stream
     # How the sandbox shows a result: the name of a renderer in static/sandbox/renderers.js
-    # ("labels", "probabilities", "generations", "vector", "answer", "text", "json").
+    # ("labels", "probabilities", "generations", "vector", "answer", "text", "chat", "json").
     renderer: ClassVar[str] = "json"
     # A stream carries the text as it is written only with these parameter values (otherwise it sends
     # just the result at the end); the sandbox streams only then.
@@ -258,6 +280,7 @@ class TaskKind:
     # is one item per position, and its response holds a list where it would hold one value.
     item_params: ClassVar[tuple[str, ...]] = ()
     order: ClassVar[int] = 1000  # where the kind is listed (API, sandbox, README): by order, then name
+    openai: ClassVar[OpenAIEquivalent | None] = None  # the /v1 endpoint that serves this kind, if any
 
     # -- declaration helpers -------------------------------------------------
     def param(self, name: str) -> Param:

@@ -12,7 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .base import BOOLEAN, INTEGER, MESSAGES, NUMBER, STRING, Cost, CostBound, InputError, ItemResult, Param, TaskKind
+from .base import (
+    BOOLEAN,
+    INTEGER,
+    MESSAGES,
+    NUMBER,
+    STRING,
+    Cost,
+    CostBound,
+    InputError,
+    ItemResult,
+    OpenAIEquivalent,
+    Param,
+    TaskKind,
+)
 
 MAX_NEW_TOKENS = 512
 
@@ -47,6 +60,11 @@ class Chat(TaskKind):
     renderer = "chat"
     streams = True
     order = 30
+    stream_text_when = {"n": 1}  # several choices arrive at the end, together
+    openai = OpenAIEquivalent(
+        resource="chat.completions", path="/v1/chat/completions", answer="choices[0].message.content",
+        params={"messages": "messages", "max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p",
+                "n": "n", "seed": "seed", "stop": "stop"})
     default_model = "smollm2-135m-instruct"
     cost_bound = CostBound(
         unit="new tokens", formula="n × max_tokens", setting="GENERATION_MAX_TOKENS_PER_REQUEST",

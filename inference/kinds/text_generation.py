@@ -20,6 +20,7 @@ from .base import (
     CostBound,
     InputError,
     ItemResult,
+    OpenAIEquivalent,
     Param,
     Range,
     TaskKind,
@@ -67,6 +68,10 @@ class TextGeneration(TaskKind):
     streams = True
     item_params = ("text",)
     order = 20
+    openai = OpenAIEquivalent(
+        resource="completions", path="/v1/completions", answer="choices[0].text",
+        params={"text": "prompt", "max_length": "max_tokens", "num_generations": "n", "temperature": "temperature",
+                "top_p": "top_p", "seed": "seed", "stop": "stop"})
     # backends/generation.py streams text for one sequence without beams; otherwise the stream sends the end only
     stream_text_when = {"num_generations": 1, "num_beams": 1}
     # a max_length below the default min_length lowers it; a given min_length above max_length is refused

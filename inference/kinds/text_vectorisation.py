@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import STRING, Param, TaskKind
+from .base import STRING, OpenAIEquivalent, Param, TaskKind
 from .vectorisation import VECTOR_RESPONSE, rounded_vector
 
 
@@ -22,6 +22,8 @@ class TextVectorisation(TaskKind):
     renderer = "vector"
     item_params = ("text",)
     order = 80
+    openai = OpenAIEquivalent(resource="embeddings", path="/v1/embeddings", answer="data[0].embedding",
+                              params={"text": "input"})
     default_model = "all-minilm-l6-v2"
     params = (
         Param("text", STRING, "The text, or a list of texts.", max_chars=5000, max_tokens=512, many=True,

@@ -1,6 +1,7 @@
 // The form generated from a task kind's declaration: its values as a request body (defaults left out),
 // reset and example, images (file input, drag and drop, preview), sliders beside number boxes, and the
 // declared ranges (two parameters, low <= high) whose sliders never cross.
+import { chatWidget } from "./chat.js";
 import { $, $$ } from "./dom.js";
 
 const fileToDataUri = (file) => new Promise((resolve, reject) => {
@@ -20,9 +21,12 @@ export function sandboxForm(decl, form, changed) {
   const images = {}; // param name -> data URI of the chosen image
   const input = (name) => form.elements.namedItem(name);
   const slider = (name) => $(`[data-slider-for="${name}"]`);
+  const chats = {}; // param name -> its conversation control (a `messages` parameter)
+  $$("[data-chat]", form).forEach((root) => { chats[root.dataset.chat] = chatWidget(root, () => changed()); });
 
   function readValue(p) {
     if (p.type === "image") return images[p.name] || null;
+    if (p.type === "messages") return chats[p.name] ? chats[p.name].messages() : p.initial;
     const field = input(p.name);
     if (!field) return p.initial;
     if (p.type === "boolean") return field.checked;
@@ -72,6 +76,7 @@ export function sandboxForm(decl, form, changed) {
 
   function setValue(p, value) {
     if (p.type === "image") { setImage(p.name, value); return; }
+    if (p.type === "messages") { if (chats[p.name]) chats[p.name].set(value); return; }
     const field = input(p.name);
     if (!field) return;
     if (p.type === "boolean") field.checked = Boolean(value);
@@ -151,5 +156,10 @@ export function sandboxForm(decl, form, changed) {
   showRanges();
   form.addEventListener("input", changed);
   form.addEventListener("change", changed);
-  return { requestBody, effectiveValue, reset, useExample };
+  // A result was shown for `body`: a conversation goes on from its answer.
+  function answered(body, result) {
+    for (const [name, chat] of Object.entries(chats)) if (name in body) chat.answered(body, result);
+  }
+
+  return { requestBody, effectiveValue, reset, useExample, answered };
 }

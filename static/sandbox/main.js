@@ -21,7 +21,8 @@ const selectedModel = () => {
 let view = null;
 const form = sandboxForm(decl, formNode, () => view && view.update());
 const requestBody = () => form.requestBody(selectedModel());
-view = requestView({ url: apiUrl, body: requestBody, form: formNode });
+view = requestView({ url: apiUrl, body: requestBody, form: formNode, openai: decl.openai,
+  model: selectedModel, base: location.origin });
 
 // The kind streams, and with these values the stream carries the text as it is written.
 const streamsText = () => decl.streams
@@ -47,6 +48,7 @@ async function run(event) {
       onText: (text) => show({ [decl.output_field]: text }, body, true),
     });
     show(result, body, false);
+    form.answered(body, result);
     progress.textContent = `Done in ${seconds()} s`;
   } catch (err) {
     output.replaceChildren(el("p", { class: "sb-error", role: "alert", text: err.message || String(err) }));

@@ -107,11 +107,33 @@ function text(result, { field }) {
   return perInput(values, isList, (value) => [el("p", { class: "sb-summary", text: String(value) })]);
 }
 
+// A chat's answer: the assistant's message (one per choice), a note when max_tokens cut it, and the tokens
+// read and written. While it streams, the field holds the text so far.
+function chat(result, { field, streaming }) {
+  const value = result[field];
+  const bubble = (content, live) => el("div", { class: `sb-msg sb-msg-assistant${live ? " streaming" : ""}`,
+    "data-testid": "chat-answer" }, el("strong", { text: "Assistant" }), el("p", { text: String(content) }));
+  if (typeof value === "string") return [bubble(value, streaming)];
+  const out = [];
+  (value || []).forEach((choice, i) => {
+    if (value.length > 1) out.push(el("h3", { text: `Answer ${i + 1}` }));
+    out.push(bubble(choice.message.content, false));
+    if (choice.finish_reason === "length") {
+      out.push(el("p", { class: "help", "data-testid": "chat-cut", text: "The answer was cut at max_tokens." }));
+    }
+  });
+  if (result.usage) {
+    out.push(el("p", { class: "help", "data-testid": "chat-usage", text: `${result.usage.prompt_tokens} prompt tokens `
+      + `+ ${result.usage.completion_tokens} completion tokens = ${result.usage.total_tokens}` }));
+  }
+  return out;
+}
+
 function json(result) {
   return [el("pre", { text: JSON.stringify(result, null, 2) })];
 }
 
-export const renderers = { labels, probabilities, generations, vector, answer, text, json };
+export const renderers = { labels, probabilities, generations, vector, answer, text, chat, json };
 
 // The nodes for `result` of the kind declared by `decl` (the page's declaration): its renderer, its output
 // field and quoted input; the JSON itself for a renderer name this script does not know.

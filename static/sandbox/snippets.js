@@ -23,11 +23,34 @@ export function snippet(language, { url, key, body }) {
     + `  body: JSON.stringify(${json.replace(/\n/g, "\n  ")}),\n});\nconsole.log(await response.json());`;
 }
 
+// The same request through the OpenAI SDK (`openai` on PyPI and npm), where the kind has a /v1 equivalent
+// (decl.openai): the kind's parameters under OpenAI's names, the others by their own names (extra_body in
+// Python), the model always named (OpenAI requires it).
+export function openaiSnippet(language, { base, key, body, openai, model }) {
+  const named = { model };
+  const extra = {};
+  for (const [name, value] of Object.entries(body)) {
+    if (name === "model") continue;
+    if (name in openai.params) named[openai.params[name]] = value;
+    else extra[name] = value;
+  }
+  const call = `client.${openai.resource}.create`;
+  if (language === "openai-python") {
+    const args = Object.entries(named).map(([name, value]) => `    ${name}=${pyLiteral(JSON.stringify(value, null, 2)).replace(/\n/g, "\n    ")},`);
+    if (Object.keys(extra).length) args.push(`    extra_body=${pyLiteral(JSON.stringify(extra, null, 2)).replace(/\n/g, "\n    ")},`);
+    return `from openai import OpenAI\n\nclient = OpenAI(base_url=${JSON.stringify(`${base}/v1`)}, api_key=${JSON.stringify(key)})\n`
+      + `response = ${call}(\n${args.join("\n")}\n)\nprint(response.${openai.answer})`;
+  }
+  const json = JSON.stringify({ ...named, ...extra }, null, 2);
+  return `import OpenAI from "openai";\n\nconst client = new OpenAI({ baseURL: ${JSON.stringify(`${base}/v1`)}, apiKey: ${JSON.stringify(key)} });\n`
+    + `const response = await ${call}(${json});\nconsole.log(response.${openai.answer});`;
+}
+
 export const shorten = (text) => text.replace(/(data:[\w/+.-]+;base64,)([A-Za-z0-9+/=]{48,})/g,
   (m, head, data) => `${head}${data.slice(0, 32)}…`);
 
 // Wires the request view (toggle, key, language tabs, copy); returns update(), to call when the form changes.
-export function requestView({ url, body, form }) {
+export function requestView({ url, body, form, openai = null, model = () => "", base = "" }) {
   const view = $("#request-view");
   let lang = "curl";
   let full = "";
@@ -39,10 +62,12 @@ export function requestView({ url, body, form }) {
 
   function update() {
     if (view.hidden) return;
-    full = snippet(lang, { url, key: keyText(), body: body() });
+    const viaOpenai = openai && lang.startsWith("openai-");
+    full = viaOpenai ? openaiSnippet(lang, { base, key: keyText(), body: body(), openai, model: model() })
+      : snippet(lang, { url, key: keyText(), body: body() });
     $("#snippet code").textContent = shorten(full);
     $("#snippet").dataset.full = full;
-    $("#req-url").textContent = url;
+    $("#req-url").textContent = viaOpenai ? `${base}${openai.path}` : url;
     $("#req-key-text").textContent = keyText();
   }
 
