@@ -285,6 +285,12 @@ JOB_DB_RETRIES = env.int("JOB_DB_RETRIES", default=4)
 # A finished job's input and result are deleted this many days after it ended (0: kept for ever);
 # the row stays for usage. Checked hourly.
 JOB_DATA_RETENTION_DAYS = env.int("JOB_DATA_RETENTION_DAYS", default=30)
+# Fault testing (make chaos, ops/chaos/): JOB_RUN_LOG names a file where every worker appends one line when it
+# starts running a job and one when the forward pass ends (job id, attempt, pid, time), so a job run twice
+# can be seen; ECHO_CRASH_ENABLED lets the internal echo kind's "crash" input kill its worker (a poison job).
+# Both off by default; echo is never reachable through the API or the sandbox anyway.
+JOB_RUN_LOG = env.str("JOB_RUN_LOG", default="")
+ECHO_CRASH_ENABLED = env.bool("ECHO_CRASH_ENABLED", default=False)
 CELERY_TASK_SOFT_TIME_LIMIT = JOB_SOFT_TIME_LIMIT_S
 CELERY_TASK_TIME_LIMIT = JOB_HARD_TIME_LIMIT_S
 # A message not acknowledged within this time goes back to the queue; the
