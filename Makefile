@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test` (see README.md).
-.PHONY: run test install bench lint
+.PHONY: run test install bench lint chaos load
 
 run:
 	@bash scripts/run.sh
@@ -15,3 +15,10 @@ bench:
 
 lint:
 	@.venv/bin/ruff check .
+
+# Faults and load on a stack of the suite's own (docs/chaos.md): ARGS=--long for the long runs.
+chaos:
+	@bash scripts/chaos.sh $(ARGS)
+
+load:
+	@bash scripts/load.sh $(ARGS)

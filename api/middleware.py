@@ -120,13 +120,20 @@ class RequestIdMiddleware:
             _request_id.reset(token)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        """Redis (the events or the broker) down or frozen: 503 JSON with Retry-After under /api/, not a 500."""
-        if request.path.startswith("/api/") and isinstance(exception, _unavailable_errors()):
+        """Redis (the events or the broker) or the database down, frozen or restarting: 503 JSON with
+        Retry-After under /api/, not a 500."""
+        if not request.path.startswith("/api/"):
+            return None
+        if isinstance(exception, _unavailable_errors()):
             logger.warning("503 for %s: Redis is not answering (%s)", request.path, exception)
             response = _json_error(503, "Redis, which queues jobs, is not answering; retry shortly.")
-            response["Retry-After"] = "5"
-            return response
-        return None
+        elif isinstance(exception, _database_errors()):
+            logger.warning("503 for %s: the database is not answering (%s)", request.path, exception)
+            response = _json_error(503, "The database is not answering; retry shortly.")
+        else:
+            return None
+        response["Retry-After"] = "5"
+        return response
 
 
 class BodyRefusedMiddleware:
@@ -151,6 +158,13 @@ class BodyRefusedMiddleware:
 
     async def __acall__(self, request: HttpRequest):
         return _body_refused(request) or await self.get_response(request)
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    """A connection refused or dropped (a restart, a failover), not a query's own error (IntegrityError...)."""
+    from django.db import InterfaceError, OperationalError
+
+    return (OperationalError, InterfaceError)
 
 
 def _unavailable_errors() -> tuple[type[Exception], ...]:

@@ -77,7 +77,10 @@ class SteadyLoad:
             self._thread.join(timeout=POLL_GIVE_UP_S + 30)
 
     async def _main(self) -> None:
-        limits = httpx.Limits(max_connections=self.clients * 2, max_keepalive_connections=self.clients * 2)
+        # Idle connections are dropped before the server drops them (gunicorn keep-alive: 2 s), or a request
+        # sent as the server closes one would fail for no fault of the stack.
+        limits = httpx.Limits(max_connections=self.clients * 2, max_keepalive_connections=self.clients * 2,
+                              keepalive_expiry=1.0)
         timeout = httpx.Timeout(HANG_S, connect=5.0)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=timeout, limits=limits) as http:
             await asyncio.gather(*(self._client(http, index) for index in range(self.clients)))
