@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test` (see README.md).
-.PHONY: run test install bench lint chaos load
+.PHONY: run test install bench lint chaos load cluster
 
 run:
 	@bash scripts/run.sh
@@ -22,3 +22,7 @@ chaos:
 
 load:
 	@bash scripts/load.sh $(ARGS)
+
+# The README's deployment out of network namespaces, one worker host cut off mid-load (root; docs/chaos.md).
+cluster:
+	@bash scripts/cluster.sh $(ARGS)

@@ -90,21 +90,32 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-class Postgres:
-    """A PostgreSQL cluster in ``folder`` on ``port`` (trust auth on 127.0.0.1, user postgres)."""
+def _same(argv: list[str]) -> list[str]:
+    return argv
 
-    def __init__(self, folder: Path, port: int) -> None:
+
+class Postgres:
+    """A PostgreSQL cluster in ``folder`` on ``host:port`` (trust auth for ``trust_net``, user postgres).
+
+    ``wrap`` runs its commands elsewhere (``make cluster``: inside a network namespace).
+    """
+
+    def __init__(self, folder: Path, port: int, host: str = "127.0.0.1", trust_net: str = "",
+                 wrap=_same) -> None:
         self.folder = folder
         self.data = folder / "pgdata"
         self.port = port
+        self.host = host
+        self.trust_net = trust_net
+        self.wrap = wrap
         self.log = folder / "postgres.log"
 
     @property
     def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/forwardpass"
+        return f"postgres://postgres@{self.host}:{self.port}/forwardpass"
 
     def _ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        command = _as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), *args])
+        command = self.wrap(_as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), *args]))
         return subprocess.run(command, check=check, capture_output=True, text=True, timeout=120)
 
     def start(self) -> Postgres:
@@ -115,16 +126,20 @@ class Postgres:
         if not (self.data / "PG_VERSION").exists():
             subprocess.run(_as_postgres([_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
                                          "--no-sync", "-E", "UTF8"]), check=True, capture_output=True, timeout=120)
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.folder} "
+            if self.trust_net:
+                with open(self.data / "pg_hba.conf", "a") as hba:
+                    hba.write(f"host all all {self.trust_net} trust\n")
+        options = (f"-p {self.port} -c listen_addresses={self.host} -c unix_socket_directories={self.folder} "
                    "-c max_connections=200 -c fsync=on")
         self._ctl("-w", "-t", "60", "-o", options, "start")
-        exists = subprocess.run(_as_postgres([_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
-                                              "postgres", "-tAc",
-                                              "SELECT 1 FROM pg_database WHERE datname='forwardpass'"]),
+        exists = subprocess.run(self.wrap(_as_postgres([_pg_bin("psql"), "-h", self.host, "-p", str(self.port),
+                                                        "-U", "postgres", "-tAc",
+                                                        "SELECT 1 FROM pg_database WHERE datname='forwardpass'"])),
                                 capture_output=True, text=True, check=True).stdout.strip()
         if exists != "1":
-            subprocess.run(_as_postgres([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
-                                         "postgres", "forwardpass"]), check=True, capture_output=True)
+            subprocess.run(self.wrap(_as_postgres([_pg_bin("createdb"), "-h", self.host, "-p", str(self.port),
+                                                   "-U", "postgres", "forwardpass"])), check=True,
+                           capture_output=True)
         return self
 
     def restart(self) -> None:
@@ -144,25 +159,32 @@ class Postgres:
 
 
 class Redis:
-    """redis-server in ``folder`` on ``port`` with an append-only file; kill -9, freeze, restart from the AOF."""
+    """redis-server in ``folder`` on ``host:port`` with an append-only file; kill -9, freeze, restart from the
+    AOF. ``wrap`` runs it elsewhere (inside a network namespace); ``ping`` then runs only where it can."""
 
-    def __init__(self, folder: Path, port: int) -> None:
+    def __init__(self, folder: Path, port: int, host: str = "127.0.0.1", wrap=_same) -> None:
         self.folder = folder
         self.port = port
+        self.host = host
+        self.wrap = wrap
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self) -> Redis:
         self.folder.mkdir(parents=True, exist_ok=True)
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+        args = ["redis-server", "--port", str(self.port), "--bind", self.host, "--dir", str(self.folder),
                 "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
                 "--logfile", str(self.folder / "redis.log")]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        self.process = subprocess.Popen(self.wrap(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
-        wait_until(self.ping, 20, 0.05, f"redis on {self.port}")
+        if self.wrap is _same:
+            wait_until(self.ping, 20, 0.05, f"redis on {self.port}")
+        else:
+            wait_until(lambda: b"Ready to accept connections" in (self.folder / "redis.log").read_bytes(), 20,
+                       0.05, f"redis on {self.host}:{self.port}")
         return self
 
     def client(self, timeout: float = 1.0):
