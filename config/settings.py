@@ -113,6 +113,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # more than the job's queries (SQLite runs its PRAGMAs on every new connection).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The web server (config/asgi.py turns DATABASE_POOL on) takes PostgreSQL connections from a pool instead:
+# under ASGI Django runs each request's sync code on a thread made for that request, and a persistent
+# connection stayed open after its thread ended (make load: 190 PostgreSQL backends after 2 minutes, past
+# PostgreSQL's default max_connections of 100). Django's docs: no persistent connections under ASGI; a pool.
+# Workers, whose threads live long, keep persistent connections.
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
+if DATABASE_POOL and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2, "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20), "timeout": 10}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -30,6 +30,8 @@ STATUSES: Counter = Counter()
 
 @events.request.add_listener
 def _count(request_type, name, response_time, response_length, response=None, exception=None, **_):
+    if request_type in ("ASYNC", "SSE"):  # this file's own end-to-end timings, not HTTP responses
+        return
     status = getattr(response, "status_code", 0) or 0
     STATUSES[f"{name}|{status}"] += 1
 
