@@ -162,29 +162,34 @@ class Redis:
     """redis-server in ``folder`` on ``host:port`` with an append-only file; kill -9, freeze, restart from the
     AOF. ``wrap`` runs it elsewhere (inside a network namespace); ``ping`` then runs only where it can."""
 
-    def __init__(self, folder: Path, port: int, host: str = "127.0.0.1", wrap=_same) -> None:
+    def __init__(self, folder: Path, port: int, host: str = "127.0.0.1", wrap=_same, password: str = "") -> None:
         self.folder = folder
         self.port = port
         self.host = host
         self.wrap = wrap
+        self.password = password  # off loopback Redis refuses clients without one (protected mode)
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/0"
 
     def start(self) -> Redis:
         self.folder.mkdir(parents=True, exist_ok=True)
         args = ["redis-server", "--port", str(self.port), "--bind", self.host, "--dir", str(self.folder),
                 "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
                 "--logfile", str(self.folder / "redis.log")]
+        if self.password:
+            args += ["--requirepass", self.password]
+        log_offset = (self.folder / "redis.log").stat().st_size if (self.folder / "redis.log").exists() else 0
         self.process = subprocess.Popen(self.wrap(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
         if self.wrap is _same:
             wait_until(self.ping, 20, 0.05, f"redis on {self.port}")
         else:
-            wait_until(lambda: b"Ready to accept connections" in (self.folder / "redis.log").read_bytes(), 20,
-                       0.05, f"redis on {self.host}:{self.port}")
+            wait_until(lambda: b"Ready to accept connections" in (self.folder / "redis.log").read_bytes()[log_offset:],
+                       20, 0.05, f"redis on {self.host}:{self.port}")
         return self
 
     def client(self, timeout: float = 1.0):

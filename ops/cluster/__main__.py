@@ -76,7 +76,8 @@ def inside(folder: Path, cut_s: float) -> int:
     data_ip, web_ip = net.address("fp-data"), net.address("fp-web")
     postgres = Postgres(folder / "postgres", 5432, host=data_ip, trust_net=f"{net.SUBNET}.0/24",
                         wrap=lambda argv: net.in_host("fp-data", argv))
-    redis_server = Redis(folder / "redis", 6379, host=data_ip, wrap=lambda argv: net.in_host("fp-data", argv))
+    redis_server = Redis(folder / "redis", 6379, host=data_ip, wrap=lambda argv: net.in_host("fp-data", argv),
+                         password=os.urandom(12).hex())
     run_log = folder / "runs.log"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PROMETHEUS_"))},
            "DJANGO_SETTINGS_MODULE": "config.settings", "PYTHONUNBUFFERED": "1", "DEBUG": "0",
@@ -98,15 +99,19 @@ def inside(folder: Path, cut_s: float) -> int:
                                                       "uvicorn.workers.UvicornWorker", "--bind", f"{web_ip}:8000",
                                                       "--workers", "2", "--error-logfile", "-"]),
                       host_env["fp-web"], folder / "logs" / "web.log")
-        for index, name in enumerate(WORKERS):
+        for name in WORKERS:
             argv = [PYTHON, "manage.py", "runworker", f"--models={MODELS}", f"--hostname={name}@%h",
                     "--preload=emotion-minilm-goemotions,echo", "--loglevel=INFO"]
-            if index == 1:
-                argv.append("--beat")  # the sweeper runs on the host that stays up
             services.append(Service(name, net.in_host(name, argv), host_env[name], folder / "logs" / f"{name}.log",
                                     ready_text=b" ready."))
+        # The sweeper's schedule (celery beat, one in the cluster) on the data host: whichever worker host is
+        # cut off, the other consumes the sweeps (fp.control) and rescues the cut host's jobs.
+        beat = Service("beat", net.in_host("fp-data", [PYTHON, "-m", "celery", "-A", "config.celery:app", "beat",
+                                                       f"--schedule={folder / 'celerybeat-schedule'}",
+                                                       "--loglevel=INFO"]),
+                       {**env, "DATA_DIR": str(folder / "fp-data")}, folder / "logs" / "beat.log")
         web.start()
-        supervisor = Supervisor(services).start()
+        supervisor = Supervisor([*services, beat]).start()
         base = f"http://{web_ip}:8000"
         wait_until(lambda: urllib.request.urlopen(f"{base}/api/health", timeout=2).status == 200, 300, 0.5,
                    "the web host")
@@ -145,7 +150,8 @@ def scenario(base: str, folder: Path, run_log: Path, services: list[Service], su
              ("/api/text-generation", {"text": "Once upon a time", "min_length": 50, "max_length": 75,
                                        "temperature": 0.8, "top_p": 0.5})]
     for path, body in seeds:
-        response = httpx.post(f"{base}{path}", json=body, headers={"x-api-key": keys[0]}, timeout=180)
+        response = httpx.post(f"{base}{path}", json=body, headers={"x-api-key": keys[0], "Prefer": "wait=120"},
+                              timeout=180)
         log(f"  {path}: {response.status_code} {response.text[:100]}")
     load = SteadyLoad(base, keys, clients=8).start()
     time.sleep(8)
