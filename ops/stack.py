@@ -49,6 +49,11 @@ def _as_postgres(args: list[str]) -> list[str]:
     return args
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (a CI timeout, ``kill``) unwinds like Ctrl-C, so the stack's ``finally`` stops what it started."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def wait_until(check, timeout: float, interval: float = 0.2, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

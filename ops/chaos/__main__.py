@@ -8,7 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from ops.stack import Stack, StackConfig
+from ops.stack import Stack, StackConfig, stop_on_sigterm
 
 CHAOS_ENV = {
     # Faster recovery than production's defaults, so a scenario fits in seconds (docs/chaos.md).
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                          redis_port=int(os.environ.get("CHAOS_REDIS_PORT", 6440)),
                          web_port=int(os.environ.get("CHAOS_WEB_PORT", 8440)),
                          workers=[("worker-1", MODELS), ("worker-2", MODELS)], extra_env=CHAOS_ENV, keep=args.keep)
+    stop_on_sigterm()
     stack = Stack(config)
     started = time.monotonic()
     log(f"stack in {stack.folder} (PostgreSQL :{config.pg_port}, Redis :{config.redis_port} with AOF, "

@@ -21,7 +21,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ops.stack import PYTHON, ROOT, Postgres, Redis, Service, Supervisor, wait_until
+from ops.stack import PYTHON, ROOT, Postgres, Redis, Service, Supervisor, stop_on_sigterm, wait_until
 
 from . import net
 
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cut-s", type=float, default=25.0, help="how long the worker host stays cut off")
     parser.add_argument("--inside", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    stop_on_sigterm()
     if args.inside:
         return inside(Path(args.inside), args.cut_s)
     if os.geteuid() != 0:
@@ -62,8 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # The driver itself runs on the client host: it reaches every host, and starts their processes
         # in their own namespaces (ip netns exec).
-        return subprocess.run(net.in_host("fp-client", [PYTHON, "-m", "ops.cluster", "--inside", str(folder),
-                                                         "--cut-s", str(args.cut_s)]), cwd=ROOT).returncode
+        driver = subprocess.Popen(net.in_host("fp-client", [PYTHON, "-m", "ops.cluster", "--inside", str(folder),
+                                                             "--cut-s", str(args.cut_s)]), cwd=ROOT)
+        try:
+            return driver.wait()
+        finally:
+            if driver.poll() is None:  # stopped from outside: the driver stops the hosts' processes first
+                driver.terminate()
+                driver.wait(timeout=120)
     finally:
         net.down()
         if not args.keep:
@@ -193,7 +200,10 @@ def scenario(base: str, folder: Path, run_log: Path, services: list[Service], su
     from inference.models import InferenceJob
 
     batch_rows = list(InferenceJob.objects.filter(id__in=[j.id for j in batch]))
-    moved = [j for j in batch_rows if j.attempts > 1]
+    cut_runs = [j for j in batch_rows if any(pid_host.get(r.pid) == victim and r.start < cut_at
+                                             for r in runs.get(str(j.id), []))]
+    moved = [j for j in cut_runs if any(pid_host.get(r.pid) != victim and r.start > cut_at
+                                        for r in runs.get(str(j.id), []))]
     print()
     print(f"make cluster, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: data {net.address('fp-data')}, web "
           f"{net.address('fp-web')}, workers {', '.join(net.address(w) for w in WORKERS)}; cut: {victim}")
@@ -202,8 +212,8 @@ def scenario(base: str, folder: Path, run_log: Path, services: list[Service], su
           f"{row.http_5xx}, 503 {row.http_503}, hung {row.hung}")
     print("last run of each job, by host: " + ", ".join(f"{h} {n}" for h, n in sorted(final_host.items())))
     print("runs started after the cut, by host: " + ", ".join(f"{h} {n}" for h, n in sorted(after_cut.items())))
-    print(f"the echo batch running on {victim} at the cut: {Counter(j.status for j in batch_rows)}; "
-          f"{len(moved)} re-run elsewhere after the sweeper found them")
+    print(f"the echo batch ({len(batch_rows)} jobs, {dict(Counter(j.status for j in batch_rows))}): {len(cut_runs)} "
+          f"were running on {victim} at the cut, {len(moved)} of them ran again on the other host")
     for why, n in row.failed_reasons.most_common(3):
         print(f"  failed: {n} x {why}")
     for note in row.notes[:5]:

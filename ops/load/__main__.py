@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
-from ops.stack import ROOT, Stack, StackConfig
+from ops.stack import ROOT, Stack, StackConfig, stop_on_sigterm
 
 LOAD_ENV = {
     "API_RATE_LIMIT_PER_MINUTE": "0",
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                          workers=[("worker-small", "emotion-minilm-goemotions,all-minilm-l6-v2"),
                                   ("worker-generation", "smollm2-135m-instruct")],
                          extra_env=LOAD_ENV, keep=args.keep)
+    stop_on_sigterm()
     stack = Stack(config)
     log(f"stack in {stack.folder} (PostgreSQL :{config.pg_port}, Redis :{config.redis_port}, web "
         f":{config.web_port}; workers: {', '.join(f'{n} ({m})' for n, m in config.workers)})")
