@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test` (see README.md).
-.PHONY: run test install bench lint
+.PHONY: run test install bench lint chaos load cluster
 
 run:
 	@bash scripts/run.sh
@@ -15,3 +15,14 @@ bench:
 
 lint:
 	@.venv/bin/ruff check .
+
+# Faults and load on a stack of the suite's own (docs/chaos.md): ARGS=--long for the long runs.
+chaos:
+	@bash scripts/chaos.sh $(ARGS)
+
+load:
+	@bash scripts/load.sh $(ARGS)
+
+# The README's deployment out of network namespaces, one worker host cut off mid-load (root; docs/chaos.md).
+cluster:
+	@bash scripts/cluster.sh $(ARGS)

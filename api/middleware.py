@@ -105,12 +105,19 @@ class RequestIdMiddleware:
             self._reset(tokens)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        """Redis (the events or the broker) down or frozen: 503 JSON with Retry-After under /api/, not a 500."""
-        if is_api_path(request.path) and isinstance(exception, _unavailable_errors()):
+        """Redis (the events or the broker) or the database down, frozen or restarting: 503 JSON with
+        Retry-After under /api/ and /v1/, not a 500."""
+        if not is_api_path(request.path):
+            return None
+        if isinstance(exception, _unavailable_errors()):
             logger.warning("503 for %s: Redis is not answering (%s)", request.path, exception)
-            return api_error_response(Unavailable("service_unavailable", "Redis, which queues jobs, is not "
-                                                  "answering; retry shortly.", retry_after=5))
-        return None
+            message = "Redis, which queues jobs, is not answering; retry shortly."
+        elif isinstance(exception, _database_errors()):
+            logger.warning("503 for %s: the database is not answering (%s)", request.path, exception)
+            message = "The database is not answering; retry shortly."
+        else:
+            return None
+        return api_error_response(Unavailable("service_unavailable", message, retry_after=5))
 
 
 class BodyRefusedMiddleware:
@@ -135,6 +142,13 @@ class BodyRefusedMiddleware:
 
     async def __acall__(self, request: HttpRequest):
         return _body_refused(request) or await self.get_response(request)
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    """A connection refused or dropped (a restart, a failover), not a query's own error (IntegrityError...)."""
+    from django.db import InterfaceError, OperationalError
+
+    return (OperationalError, InterfaceError)
 
 
 def _unavailable_errors() -> tuple[type[Exception], ...]:

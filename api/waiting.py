@@ -27,6 +27,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 from asgiref.sync import AsyncToSync, sync_to_async
 from django.conf import settings
@@ -131,9 +132,17 @@ class Listener:
                 raise
             self._start_reader()
         try:
-            await asyncio.wait_for(asyncio.shield(confirmed), QUIET_CHECK_S)
+            # On a frozen Redis the SUBSCRIBE is written to the open connection but never confirmed: that is
+            # Redis not answering (503 within REDIS_SOCKET_TIMEOUT_S, as any other call), not a reason to
+            # go on and submit a job whose message would then wait for the same timeouts again.
+            await asyncio.wait_for(asyncio.shield(confirmed), settings.REDIS_SOCKET_TIMEOUT_S)
         except TimeoutError:
             logger.warning("no confirmation of the subscription to %s", channel)
+            async with self.lock:
+                self.confirmations.pop(channel, None)
+            await self.release(inbox)
+            raise redis.TimeoutError(f"Redis did not confirm a subscription within "
+                                     f"{settings.REDIS_SOCKET_TIMEOUT_S} s") from None
         return inbox
 
     async def release(self, inbox: Inbox) -> None:

@@ -113,6 +113,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # more than the job's queries (SQLite runs its PRAGMAs on every new connection).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The web server (config/asgi.py turns DATABASE_POOL on) takes PostgreSQL connections from a pool instead:
+# under ASGI Django runs each request's sync code on a thread made for that request, and a persistent
+# connection stayed open after its thread ended (make load: 190 PostgreSQL backends after 2 minutes, past
+# PostgreSQL's default max_connections of 100). Django's docs: no persistent connections under ASGI; a pool.
+# Workers, whose threads live long, keep persistent connections.
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
+if DATABASE_POOL and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2, "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20), "timeout": 10}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -285,6 +295,12 @@ JOB_DB_RETRIES = env.int("JOB_DB_RETRIES", default=4)
 # A finished job's input and result are deleted this many days after it ended (0: kept for ever);
 # the row stays for usage. Checked hourly.
 JOB_DATA_RETENTION_DAYS = env.int("JOB_DATA_RETENTION_DAYS", default=30)
+# Fault testing (make chaos, ops/chaos/): JOB_RUN_LOG names a file where every worker appends one line when it
+# starts running a job and one when the forward pass ends (job id, attempt, pid, time), so a job run twice
+# can be seen; ECHO_CRASH_ENABLED lets the internal echo kind's "crash" input kill its worker (a poison job).
+# Both off by default; echo is never reachable through the API or the sandbox anyway.
+JOB_RUN_LOG = env.str("JOB_RUN_LOG", default="")
+ECHO_CRASH_ENABLED = env.bool("ECHO_CRASH_ENABLED", default=False)
 CELERY_TASK_SOFT_TIME_LIMIT = JOB_SOFT_TIME_LIMIT_S
 CELERY_TASK_TIME_LIMIT = JOB_HARD_TIME_LIMIT_S
 # A message not acknowledged within this time goes back to the queue; the

@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.db.models import F
 from django.utils import timezone
 
-from .. import metrics
+from .. import metrics, runlog
 from ..catalog import ModelSpec
 from ..kinds.base import ItemResult
 from ..kinds.stopping import stop_check
@@ -121,7 +121,9 @@ def _execute_timed(jobs: Sequence[InferenceJob], **context: Any) -> tuple[list[I
     started = time.perf_counter()
     backend = backend_get(spec)
     loaded = time.perf_counter()
+    runlog.runs_started(jobs)
     results = kind.run(backend, [job.input for job in jobs], job_ids=[job.id for job in jobs], **context)
+    runlog.runs_ended(jobs)
     if len(results) != len(jobs):
         raise RuntimeError(f"the task kind returned {len(results)} results for {len(jobs)} jobs")
     metrics.batch_ran(job=first, size=len(jobs), seconds=time.perf_counter() - loaded)
@@ -339,6 +341,7 @@ def jobs_run(*, job_ids: Sequence[UUID | str], **context: Any) -> list[Inference
     If the batched run raises, the jobs run again one by one, so only the job
     whose input is bad fails. Jobs of different exact models (owners,
     versions) or kinds never share a run, whatever batch they arrived in.
+    A job claimed for its second time or later runs alone (its last worker died).
     """
     now = timezone.now()
     with claim_tracked(job_ids, now):  # a shutdown from here on hands back what this claim takes
@@ -350,7 +353,14 @@ def jobs_run(*, job_ids: Sequence[UUID | str], **context: Any) -> list[Inference
         for job in jobs:
             groups.setdefault((job.model_identity, job.task_kind), []).append(job)
         for group in groups.values():
-            _run_claimed(group, **context)
+            # A job on its second attempt or later lost its worker last time (a crash, an OOM kill, a poison
+            # input): it runs alone, so a job that kills its process fails by itself after its attempts and
+            # cannot take the jobs it was batched with down again and again.
+            for job in [job for job in group if job.attempts > 1]:
+                _run_claimed([job], **context)
+            fresh = [job for job in group if job.attempts <= 1]
+            if fresh:
+                _run_claimed(fresh, **context)
     return jobs
 
 

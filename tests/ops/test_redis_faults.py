@@ -87,3 +87,25 @@ def test_an_api_request_while_redis_is_frozen_answers_503_then_works_after_sigco
     from inference.catalog import catalog_get
 
     assert redis.Redis.from_url(frozen_broker.url).llen(catalog_get("tiny-emotion").queue) >= 1
+
+
+def test_a_subscription_on_an_open_connection_to_a_frozen_redis_fails_within_the_socket_timeout(frozen_broker):
+    """Under a real server the listener's connection is already open: the SUBSCRIBE is written but never
+    confirmed. Found by ``make chaos`` (redis-freeze): requests waited 5 s for it, then submitted and waited
+    for the broker's timeouts too, 15-25 s in all; now such a request is a 503 after the socket timeout."""
+    import asyncio
+    import uuid
+
+    from api.waiting import inbox_open
+
+    async def subscribe_while_frozen() -> float:
+        first = await inbox_open(uuid.uuid4())  # the event loop's listener connects and subscribes
+        await first.close()
+        frozen_broker.freeze()
+        started = time.monotonic()
+        with pytest.raises(redis.TimeoutError):
+            await inbox_open(uuid.uuid4())
+        return time.monotonic() - started
+
+    elapsed = asyncio.run(subscribe_while_frozen())
+    assert elapsed < TIMEOUT_S + 1, elapsed
