@@ -42,7 +42,7 @@ class Context:
 
     def echo_submit(self, count: int, **data) -> list:
         """``count`` echo jobs of the suite's own (the internal kind: not reachable through the API)."""
-        from inference import services
+        from inference import jobs as services
 
         def submit(index: int):
             return services.job_submit(user=self.echo_user, api_key=None, kind_name="echo", model_id=None,

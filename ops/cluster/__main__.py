@@ -144,7 +144,7 @@ def scenario(base: str, folder: Path, run_log: Path, services: list[Service], su
     from django.contrib.auth import get_user_model
 
     from dashboard.services import api_key_create
-    from inference import services as jobs
+    from inference import jobs
     from ops.chaos.accounting import Row, calls_count, jobs_account, runs_read
     from ops.chaos.load import SteadyLoad
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from inference import services
+from inference import jobs as services
 from inference.models import InferenceJob, JobStatus
 from tests.conftest import wait_for_job
 from tests.workers import Worker
