@@ -41,6 +41,15 @@ def _jobs_since(*, user: AbstractBaseUser, since: datetime) -> QuerySet:
     return InferenceJob.objects.filter(owner=user, created_at__gte=since).order_by()
 
 
+# Tokens read and written by generation and chat jobs (InferenceJob.prompt_tokens / completion_tokens).
+_TOKENS = {"prompt_tokens": Sum("prompt_tokens"), "completion_tokens": Sum("completion_tokens")}
+
+
+def _tokens(row: dict[str, Any]) -> dict[str, int]:
+    prompt, completion = row.get("prompt_tokens") or 0, row.get("completion_tokens") or 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "tokens": prompt + completion}
+
+
 def usage_total(*, user: AbstractBaseUser, since: datetime) -> dict[str, Any]:
     """``{"jobs": n, "compute_seconds": s, "load_seconds": l}`` for the user's jobs created since ``since``.
 
@@ -48,9 +57,9 @@ def usage_total(*, user: AbstractBaseUser, since: datetime) -> dict[str, Any]:
     seconds (workers loading a model before a job, a cold start) are shown apart and not charged.
     """
     row = _jobs_since(user=user, since=since).aggregate(jobs=Count("id"), ms=Sum("compute_ms"),
-                                                         load=Sum("load_ms"))
+                                                         load=Sum("load_ms"), **_TOKENS)
     return {"jobs": row["jobs"], "compute_seconds": (row["ms"] or 0) / 1000,
-            "load_seconds": (row["load"] or 0) / 1000}
+            "load_seconds": (row["load"] or 0) / 1000, **_tokens(row)}
 
 
 def usage_by_day(*, user: AbstractBaseUser, days: int = 30, today: date | None = None) -> list[dict[str, Any]]:
@@ -60,22 +69,23 @@ def usage_by_day(*, user: AbstractBaseUser, days: int = 30, today: date | None =
     since = timezone.make_aware(datetime.combine(first, time.min))
     rows = (_jobs_since(user=user, since=since)
             .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-            .values("day").annotate(jobs=Count("id"), ms=Sum("compute_ms")).order_by("day"))
+            .values("day").annotate(jobs=Count("id"), ms=Sum("compute_ms"), **_TOKENS).order_by("day"))
     found = {row["day"]: row for row in rows}
     result = []
     for offset in range(days):
         day = first + timedelta(days=offset)
         row = found.get(day, {})
-        result.append({"day": day, "jobs": row.get("jobs", 0), "compute_seconds": (row.get("ms") or 0) / 1000})
+        result.append({"day": day, "jobs": row.get("jobs", 0), "compute_seconds": (row.get("ms") or 0) / 1000,
+                       **_tokens(row)})
     return result
 
 
 def usage_by_kind(*, user: AbstractBaseUser, since: datetime) -> list[dict[str, Any]]:
-    """Jobs and compute seconds per task kind, most compute first."""
+    """Jobs, compute seconds and tokens per task kind, most compute first."""
     rows = (_jobs_since(user=user, since=since).values("task_kind")
-            .annotate(jobs=Count("id"), ms=Sum("compute_ms")).order_by("task_kind"))
-    result = [{"task_kind": row["task_kind"], "jobs": row["jobs"], "compute_seconds": (row["ms"] or 0) / 1000}
-              for row in rows]
+            .annotate(jobs=Count("id"), ms=Sum("compute_ms"), **_TOKENS).order_by("task_kind"))
+    result = [{"task_kind": row["task_kind"], "jobs": row["jobs"], "compute_seconds": (row["ms"] or 0) / 1000,
+               **_tokens(row)} for row in rows]
     return sorted(result, key=lambda row: -row["compute_seconds"])
 
 

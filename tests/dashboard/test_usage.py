@@ -83,3 +83,30 @@ def test_unlimited_allowance(client, user, settings):
 def test_usage_page_needs_login(client):
     response = client.get(reverse("dashboard:usage"))
     assert response.status_code == 302
+
+
+def test_tokens_of_chat_and_generation_per_day_and_kind(client, user):
+    for kind, prompt, completion in (("chat", 30, 8), ("chat", 20, 5), ("text-generation", 4, 16)):
+        job = _job(user, kind=kind, compute_ms=100)
+        InferenceJob.objects.filter(id=job.id).update(prompt_tokens=prompt, completion_tokens=completion)
+    _job(user, kind="emotion")  # no tokens
+    today = selectors.usage_by_day(user=user, days=30)[-1]
+    assert (today["prompt_tokens"], today["completion_tokens"], today["tokens"]) == (54, 29, 83)
+    by_kind = {row["task_kind"]: row for row in selectors.usage_by_kind(user=user, since=selectors.month_start())}
+    assert (by_kind["chat"]["prompt_tokens"], by_kind["chat"]["completion_tokens"]) == (50, 13)
+    assert by_kind["emotion"]["tokens"] == 0
+    client.force_login(user)
+    html = client.get(reverse("dashboard:usage")).content.decode()
+    assert 'data-testid="token-chart"' in html and "54 tokens read, 29 written" in html
+    assert 'data-testid="prompt-tokens">54<' in html and 'data-testid="completion-tokens">29<' in html
+
+
+def test_the_charts_first_and_last_day_labels_stay_inside_it(client, user, jobs):
+    client.force_login(user)
+    chart = client.get(reverse("dashboard:usage")).context["chart"]
+    labelled = [bar for bar in chart["bars"] if bar["labelled"]]
+    # "12-04" is about 30 units wide at font-size 10: centred on the first or last bar (10 units from the
+    # edge) it was cut ("2-0"); anchored at the edges it is whole.
+    assert (labelled[0]["anchor"], labelled[0]["label_x"]) == ("start", 0)
+    assert (labelled[-1]["anchor"], labelled[-1]["label_x"]) == ("end", chart["width"])
+    assert all(bar["anchor"] == "middle" for bar in labelled[1:-1])
