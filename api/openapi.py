@@ -94,3 +94,75 @@ def add_task_endpoints(result: dict[str, Any], generator, request, public) -> di
             },
         }}
     return result
+
+
+OPENAI_ERROR_SCHEMA = {
+    "type": "object", "description": "OpenAI's error shape (every error under /v1).",
+    "properties": {"error": {"type": "object", "required": ["message", "type", "param", "code"], "properties": {
+        "message": {"type": "string"}, "type": {"type": "string"}, "param": {"type": "string", "nullable": True},
+        "code": {"type": "string", "enum": [error.code for error in ERROR_CODES]}}}},
+    "required": ["error"],
+}
+
+_OPENAI_STATUSES = ("400", "401", "403", "404", "409", "413", "422", "429", "500", "503")
+
+
+def _openai_request_schema(kind: Any) -> dict[str, Any]:
+    """The kind's request under OpenAI's names (``kind.openai.params``); its other parameters keep theirs."""
+    mapping = kind.openai.params
+    properties: dict[str, Any] = {"model": {"type": "string", "description": "A model id (GET /v1/models)."}}
+    for p in kind.params:
+        if p.name == "stream":
+            continue
+        properties[mapping.get(p.name, p.name)] = p.json_schema()
+    properties["stream"] = {"type": "boolean", "default": False,
+                            "description": "Server-sent events `data: {chunk}`, then `data: [DONE]`."}
+    required = ["model", *(mapping.get(p.name, p.name) for p in kind.params if p.required)]
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def add_openai_endpoints(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """``/v1``: OpenAI's API over the kinds that declare an equivalent (``TaskKind.openai``)."""
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components["OpenAIError"] = OPENAI_ERROR_SCHEMA
+    errors = {status: {"description": "An error, in OpenAI's shape.", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/OpenAIError"}}}} for status in _OPENAI_STATUSES}
+    paths = result.setdefault("paths", {})
+    security = [{"BearerAuth": []}, {"ApiKeyAuth": []}]
+    model = {"type": "object", "properties": {
+        "id": {"type": "string"}, "object": {"type": "string", "enum": ["model"]}, "created": {"type": "integer"},
+        "owned_by": {"type": "string"}, "endpoints": {"type": "array", "items": {"type": "string"}},
+        "task_kinds": {"type": "array", "items": {"type": "string"}}, "installed": {"type": "boolean"}}}
+    components["OpenAIModel"] = model
+    paths["/v1/models"] = {"get": {
+        "operationId": "openai_models_list", "summary": "Models, as OpenAI lists them", "tags": ["openai"],
+        "security": security, "responses": {"200": {"description": "The catalog and your own models.", "content": {
+            "application/json": {"schema": {"type": "object", "properties": {
+                "object": {"type": "string"}, "data": {"type": "array",
+                                                       "items": {"$ref": "#/components/schemas/OpenAIModel"}}}}}}},
+            **errors}}}
+    paths["/v1/models/{model_id}"] = {"get": {
+        "operationId": "openai_models_retrieve", "summary": "One model", "tags": ["openai"], "security": security,
+        "parameters": [{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "The model.", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/OpenAIModel"}}}}, **errors}}}
+    for kind in public_kinds():
+        if kind.openai is None:
+            continue
+        paths[kind.openai.path] = {"post": {
+            "operationId": f"openai_{kind.openai.resource.replace('.', '_')}",
+            "summary": f"OpenAI's {kind.openai.resource}: a {kind.name} job",
+            "description": (f"The {kind.name} task kind under OpenAI's names ({kind.title}: see POST "
+                            f"/api/{kind.name}). Parameters OpenAI's API has and this platform does not honour "
+                            "are refused with 400 naming them (`unsupported_parameter`)."),
+            "tags": ["openai"], "security": security,
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": _openai_request_schema(kind)}}},
+            "responses": {"200": {"description": "OpenAI's response object (or its stream).", "content": {
+                "application/json": {"schema": {"type": "object"}}, "text/event-stream": {"schema": {
+                    "type": "string"}}}}, **errors},
+        }}
+    security_schemes = result.setdefault("components", {}).setdefault("securitySchemes", {})
+    security_schemes.setdefault("BearerAuth", {"type": "http", "scheme": "bearer",
+                                               "description": "The same API keys, as OpenAI's SDK sends them."})
+    return result

@@ -258,7 +258,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.openapi.add_task_endpoints"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.openapi.add_task_endpoints",
+                             "api.openapi.add_openai_endpoints"],
     # Two choice sets are called "status": a job's and the health check's.
     "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "inference.models.JobStatus", "HealthStatusEnum": ["ok", "failing"]},
 }

@@ -194,3 +194,17 @@ def test_v1_answers_unknown_paths_and_oversized_bodies_in_openais_shape(live_api
     big = requests.post(f"{live_api.url}/v1/embeddings", data=b"x" * 12_000_001, timeout=30,
                         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
     assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
+
+
+def test_the_openapi_document_describes_v1_from_the_declarations():
+    from django.test import Client
+
+    document = Client().get("/api/schema?format=json").json()
+    chat = document["paths"]["/v1/chat/completions"]["post"]
+    properties = chat["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert {"model", "messages", "max_tokens", "temperature", "n", "stream"} <= set(properties)
+    assert "512" in properties["max_tokens"]["description"]  # the chat kind's bound
+    completions = document["paths"]["/v1/completions"]["post"]["requestBody"]["content"]["application/json"]
+    assert "prompt" in completions["schema"]["properties"] and "text" not in completions["schema"]["properties"]
+    assert "/v1/embeddings" in document["paths"] and "/v1/models" in document["paths"]
+    assert chat["responses"]["429"]["content"]["application/json"]["schema"]["$ref"].endswith("OpenAIError")
