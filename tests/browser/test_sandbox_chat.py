@@ -68,3 +68,38 @@ def test_the_chat_request_view_offers_the_openai_sdk(page, live_server, user):
     page.click("#tab-openai-js")
     expect(snippet).to_contain_text('import OpenAI from "openai"')
     expect(snippet).to_contain_text("console.log(response.choices[0].message.content)")
+
+
+def test_the_openai_sdk_snippets_run_as_shown(page, live_server, user, tiny_models, tmp_path):
+    """Text vectorisation's request view offers the OpenAI SDK call; both languages' snippets run as shown."""
+    import json
+    import subprocess
+    import sys
+
+    from dashboard.services import api_key_create
+
+    issued = api_key_create(user=user, name="sdk")
+    log_in(page, user)
+    page.goto("/sandbox/text-vectorisation/?model=tiny-encoder")
+    page.click("#use-example")
+    page.click("#toggle-request")
+    snippet = page.locator("#snippet")
+    page.click("#tab-openai-python")
+    expect(snippet).to_contain_text("client.embeddings.create(")
+    expect(snippet).to_contain_text('model="tiny-encoder"')
+    program = snippet.get_attribute("data-full").replace("your-api-key", issued.plaintext)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)  # print(response.data[0].embedding): a list of floats
+    assert len(printed) > 8 and all(isinstance(x, float) for x in printed)
+
+    page.click("#tab-openai-js")
+    installed = subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "openai@6"], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=300)
+    if installed.returncode != 0:
+        pytest.skip(f"the openai npm package did not install here: {installed.stderr[-300:]}")
+    script = tmp_path / "snippet.mjs"  # beside node_modules, so `import OpenAI from "openai"` resolves
+    script.write_text(snippet.get_attribute("data-full").replace("your-api-key", issued.plaintext))
+    done = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.lstrip().startswith("[") and len(done.stdout.split(",")) > 8
