@@ -13,6 +13,8 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
+from inference.registry import kind_get
+
 # Parameters that do nothing when they hold their default: accepted with that value only.
 _NEUTRAL: dict[str, tuple[Any, ...]] = {
     "presence_penalty": (0, 0.0, None),
@@ -187,10 +189,18 @@ COMPLETION_SUPPORTED = {"model", "prompt", "max_tokens", "temperature", "top_p",
                         "stream_options", "user"}
 
 
+def own_names(kind_name: str) -> set[str]:
+    """The kind's parameters that OpenAI's API does not have: accepted under their own names (vLLM's extras)."""
+    kind = kind_get(kind_name)
+    assert kind is not None and kind.openai is not None
+    return {p.name for p in kind.params if p.name not in kind.openai.params and p.name != "stream"}
+
+
 def completion_request(body: Any) -> tuple[str, dict[str, Any], list[str], bool, bool]:
     """(model id, the text-generation input, the prompts, stream?, include usage?) from a completion request."""
     body = _object(body)
-    _check_known(body, COMPLETION_SUPPORTED, "/v1/completions")
+    extras = own_names("text-generation")
+    _check_known(body, COMPLETION_SUPPORTED | extras, "/v1/completions")
     prompt = body.get("prompt")
     if isinstance(prompt, str):
         prompts = [prompt]
@@ -208,7 +218,7 @@ def completion_request(body: Any) -> tuple[str, dict[str, Any], list[str], bool,
     if temperature is not None:
         data["temperature"] = temperature
         data["do_sample"] = isinstance(temperature, (int, float)) and temperature > 0
-    _copy(body, data, ("top_p", "seed"))
+    _copy(body, data, ("top_p", "seed", *sorted(extras)))
     if (stop := _stop(body)) is not None:
         data["stop"] = stop
     stream = bool(body.get("stream"))

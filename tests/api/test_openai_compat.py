@@ -208,3 +208,21 @@ def test_the_openapi_document_describes_v1_from_the_declarations():
     assert "prompt" in completions["schema"]["properties"] and "text" not in completions["schema"]["properties"]
     assert "/v1/embeddings" in document["paths"] and "/v1/models" in document["paths"]
     assert chat["responses"]["429"]["content"]["application/json"]["schema"]["$ref"].endswith("OpenAIError")
+
+
+def test_closing_a_v1_stream_cancels_the_job(live_api, celery_worker, key):
+    # text-generation's own min_length (an extra parameter by its own name) keeps the model writing.
+    body = {"model": "tiny-gpt2", "prompt": "Once upon a time", "max_tokens": 512, "min_length": 512,
+            "stream": True}
+    response = requests.post(f"{live_api.url}/v1/completions", json=body, stream=True, timeout=60,
+                             headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+    job_id = response.headers["X-Job-Id"]
+    for line in response.iter_lines():
+        if line.startswith(b"data: "):
+            break  # the first chunk: then the client goes away
+    response.close()
+    from tests.conftest import wait_for_job
+
+    job = wait_for_job(job_id, timeout=30)
+    assert job.status == JobStatus.CANCELLED and job.cancel_requested
