@@ -226,3 +226,13 @@ def test_closing_a_v1_stream_cancels_the_job(live_api, celery_worker, key):
 
     job = wait_for_job(job_id, timeout=30)
     assert job.status == JobStatus.CANCELLED and job.cancel_requested
+
+
+def test_stop_ends_the_answer_before_the_stop_string(client, celery_worker):
+    asked = {"model": "tiny-chat", "messages": MESSAGES, "max_tokens": 24, "temperature": 1.0, "seed": 9}
+    whole = client.chat.completions.create(**asked).choices[0].message.content
+    assert len(whole) > 6, whole
+    stop = whole[4:6]  # somewhere inside the answer the same seed writes again
+    cut = client.chat.completions.create(**asked, stop=[stop]).choices[0]
+    assert stop not in cut.message.content and whole.startswith(cut.message.content)
+    assert cut.finish_reason == "stop"

@@ -53,10 +53,17 @@ def test_a_conversation_streams_its_answers_and_goes_on(page, live_server, user,
     expect(page.locator("[data-testid=chat-user]")).to_have_count(0)
 
 
-def test_the_chat_request_view_offers_the_openai_sdk(page, live_server, user):
+def test_the_chat_request_view_offers_the_openai_sdk(page, live_server, user, tiny_models):
+    import subprocess
+    import sys
+
+    from dashboard.services import api_key_create
+
+    issued = api_key_create(user=user, name="chat sdk")
     log_in(page, user)
     page.goto("/sandbox/chat/")
     page.click("#use-example")
+    page.fill("#f-messages", "Once upon a time")
     page.click("#toggle-request")
     page.click("#tab-openai-python")
     snippet = page.locator("#snippet")
@@ -65,6 +72,19 @@ def test_the_chat_request_view_offers_the_openai_sdk(page, live_server, user):
     expect(snippet).to_contain_text("client.chat.completions.create(")
     expect(snippet).to_contain_text('model="smollm2-135m-instruct"')
     expect(page.locator("#req-url")).to_have_text(f"{live_server.url}/v1/chat/completions")
+    page.goto("/sandbox/chat/?model=tiny-chat")  # another model: the snippet follows it
+    page.click("#use-example")
+    page.fill("#f-messages", "Once upon a time")
+    page.fill("#f-max_tokens", "5")
+    page.click("#toggle-request")
+    page.click("#tab-openai-python")
+    expect(snippet).to_contain_text('model="tiny-chat"')
+    program = snippet.get_attribute("data-full").replace("your-api-key", issued.plaintext)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr  # print(response.choices[0].message.content)
+    job = InferenceJob.objects.filter(task_kind="chat").latest("created_at")
+    assert job.input["messages"][-1] == {"role": "user", "content": "Once upon a time"}
+    assert done.stdout.strip() == job.output["choices"][0]["message"]["content"].strip()
     page.click("#tab-openai-js")
     expect(snippet).to_contain_text('import OpenAI from "openai"')
     expect(snippet).to_contain_text("console.log(response.choices[0].message.content)")
