@@ -13,8 +13,9 @@ install:
 bench:
 	@bash scripts/bench.sh
 
+# ruff, then mypy on what pyproject.toml's [tool.mypy] names
 lint:
-	@.venv/bin/ruff check .
+	@bash scripts/lint.sh
 
 # Faults and load on a stack of the suite's own (docs/chaos.md): ARGS=--long for the long runs.
 chaos:

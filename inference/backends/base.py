@@ -23,7 +23,7 @@ their names in ``operations``):
     ``{"role", "content"}`` dicts), through the model's own chat template:
     ``params`` as for ``generate``; each result carries the prompt's token
     count and per generation its text, finish reason and token count
-    (``backends/generation.py``). ``generate_counted`` is ``generate`` with
+    (``kinds/operations.py``). ``generate_counted`` is ``generate`` with
     the same counts.
 ``text_label_scores(texts, labels) -> list[dict[str, float]]``
     Zero-shot text classification: for each text a distribution over its
@@ -43,13 +43,17 @@ their names in ``operations``):
 ``embed_image_texts(images, texts) -> list[list[float]]``  (L2-normalised)
 
 Images are ``PIL.Image.Image`` objects in RGB mode, already validated.
+
+Each operation is also a ``Protocol`` in ``inference/kinds/operations.py`` (the task kinds are
+typed against them), and ``inference/backends/conformance.py`` has mypy check that every family
+satisfies the protocols of the operations it lists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import torch
 
@@ -81,7 +85,7 @@ class Backend:
         self.target = target
 
     @classmethod
-    def load(cls, target: LoadTarget) -> Backend:
+    def load(cls, target: LoadTarget) -> Self:
         """Load weights and tokenizers from ``target.path``. Never downloads."""
         raise NotImplementedError
 

@@ -35,8 +35,9 @@ from typing import Any, ClassVar
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from inference.backends.base import BackendError, LoadTarget
-from inference.backends.generation import GenerativeBackend, OnText, PromptGenerations
+from inference.backends.generation import GenerativeBackend
 from inference.backends.gguf import converted_gguf_folder, gguf_source, load_gguf
+from inference.kinds.operations import OnText, PromptGenerations
 
 DEFAULT_ANSWER_PROMPT = (
     "Answer the questions using only this text. Keep answers short.\n\nText: {context}\n\nQuestion: {question}"
@@ -56,10 +57,13 @@ class CausalLMBackend(GenerativeBackend):
         gguf_path = gguf_source(target)
         if gguf_path is not None and not gguf_path.is_file():
             raise BackendError(f"the GGUF file {gguf_path} does not exist")
-        if gguf_path is not None and target.cache_dir is None:
+        if gguf_path is None:
+            folder = target.path
+        elif target.cache_dir is None:
             model, tokenizer = load_gguf(gguf_path)  # no cache: dequantise on every load
             return cls(target, model.to(target.dtype), tokenizer)
-        folder = target.path if gguf_path is None else converted_gguf_folder(gguf_path, target.cache_dir)
+        else:
+            folder = converted_gguf_folder(gguf_path, target.cache_dir)
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=target.dtype, local_files_only=True)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -53,6 +54,9 @@ from inference.backends.imagenet_labels import (
     LabelMatcher,
     imagenet_classes,
 )
+
+if TYPE_CHECKING:  # the package has no type hints: the network's submodules (_fc, ...) are untyped to mypy
+    from efficientnet_lite_pytorch import EfficientNet
 
 DEFAULT_ARCHITECTURE = "efficientnet-lite0"
 DEFAULT_RESIZE = 256
@@ -83,12 +87,12 @@ def preprocess(
     left = int(round((new_size[0] - crop) / 2.0))
     top = int(round((new_size[1] - crop) / 2.0))
     image = image.crop((left, top, left + crop, top + crop))
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    array = (array - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
-    return torch.from_numpy(array.transpose(2, 0, 1).copy())
+    pixels = np.asarray(image, dtype=np.float32) / 255.0
+    normalised = (pixels - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return torch.from_numpy(normalised.transpose(2, 0, 1).copy())
 
 
-def build_model(architecture: str, weights: Path, device: torch.device) -> torch.nn.Module:
+def build_model(architecture: str, weights: Path, device: torch.device) -> EfficientNet:
     """The ``efficientnet_lite_pytorch`` network for ``architecture`` with the state dict at ``weights``."""
     from efficientnet_lite_pytorch import EfficientNet  # an optional family's package: missing fails this load only
 
@@ -117,7 +121,7 @@ class EfficientNetBackend(Backend):
     family = "efficientnet"
     operations = frozenset({"classify_images", "image_label_scores", "embed_images"})
 
-    def __init__(self, target: LoadTarget, model: torch.nn.Module) -> None:
+    def __init__(self, target: LoadTarget, model: EfficientNet) -> None:
         super().__init__(target)
         self.model = model
         options = target.options

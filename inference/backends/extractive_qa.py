@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from transformers import AutoModelForQuestionAnswering, PretrainedConfig, PreTrainedTokenizerBase
+from transformers import AutoModelForQuestionAnswering, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from inference.backends.base import BackendError, LoadTarget
 from inference.backends.text import TextModelBackend
@@ -46,7 +46,7 @@ class ExtractiveQABackend(TextModelBackend):
     auto_class = AutoModelForQuestionAnswering
     default_max_length = DEFAULT_MAX_LENGTH
 
-    def __init__(self, target: LoadTarget, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+    def __init__(self, target: LoadTarget, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  config: PretrainedConfig, max_length: int) -> None:
         if not tokenizer.is_fast:
             raise BackendError("extractive QA needs a fast tokenizer (character offsets)")

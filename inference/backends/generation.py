@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -17,9 +16,8 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 from transformers.generation.streamers import BaseStreamer
 
 from inference.backends.base import Backend, BackendError, LoadTarget
+from inference.kinds.operations import Generation, OnText, PromptGenerations
 from inference.kinds.stopping import stop_check
-
-OnText = Callable[[int, int, str], None]
 
 _SPECIAL_TOKEN_KEYS = (
     "bos_token_id",
@@ -27,31 +25,6 @@ _SPECIAL_TOKEN_KEYS = (
     "pad_token_id",
     "decoder_start_token_id",
 )
-
-
-@dataclass(frozen=True)
-class Generation:
-    """One generated sequence: its new text, why it ended and how many new tokens it took."""
-
-    text: str
-    finish_reason: str  # "stop" (end of text or a stop string) or "length" (max_length reached)
-    tokens: int
-
-
-@dataclass(frozen=True)
-class PromptGenerations:
-    """What one prompt got: its length in tokens and its ``num_generations`` sequences."""
-
-    prompt_tokens: int
-    generations: list[Generation]
-
-    @property
-    def texts(self) -> list[str]:
-        return [generation.text for generation in self.generations]
-
-    @property
-    def completion_tokens(self) -> int:
-        return sum(generation.tokens for generation in self.generations)
 
 
 # --- stop strings and streaming -------------------------------------------
@@ -112,10 +85,10 @@ class _StopWhenAsked(StoppingCriteria):
     """Ends every sequence of the generate() call once the job's stop check says so (cancelled,
     deadline, worker stopping); asked after each new token."""
 
-    def __init__(self, check) -> None:
+    def __init__(self, check: Callable[[], bool]) -> None:
         self.check = check
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.Tensor:
         return torch.full((input_ids.shape[0],), bool(self.check()), dtype=torch.bool, device=input_ids.device)
 
 

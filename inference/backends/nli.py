@@ -23,6 +23,7 @@ import torch
 from transformers import (
     AutoModelForSequenceClassification,
     PretrainedConfig,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
@@ -48,7 +49,7 @@ class NliZeroShotBackend(TextModelBackend):
     operations = frozenset({"text_label_scores"})
     auto_class = AutoModelForSequenceClassification
 
-    def __init__(self, target: LoadTarget, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+    def __init__(self, target: LoadTarget, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  config: PretrainedConfig, max_length: int) -> None:
         super().__init__(target, model, tokenizer, config, max_length)
         self.entailment = entailment_index(config)

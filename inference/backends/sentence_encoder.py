@@ -28,6 +28,7 @@ import torch
 from transformers import (
     AutoModel,
     PretrainedConfig,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
@@ -53,7 +54,7 @@ class SentenceEncoderBackend(TextModelBackend):
     operations = frozenset({"embed_texts", "text_label_scores"})
     auto_class = AutoModel
 
-    def __init__(self, target: LoadTarget, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+    def __init__(self, target: LoadTarget, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  config: PretrainedConfig, max_length: int) -> None:
         super().__init__(target, model, tokenizer, config, max_length)
         options = target.options

@@ -29,6 +29,7 @@ import torch
 from transformers import (
     AutoModelForSequenceClassification,
     PretrainedConfig,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
@@ -77,7 +78,7 @@ class SequenceClassifierBackend(TextModelBackend):
     operations = frozenset({"emotion_scores"})
     auto_class = AutoModelForSequenceClassification
 
-    def __init__(self, target: LoadTarget, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+    def __init__(self, target: LoadTarget, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  config: PretrainedConfig, max_length: int) -> None:
         super().__init__(target, model, tokenizer, config, max_length)
         self.batch_size = int(target.options.get("batch_size", DEFAULT_BATCH_SIZE))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import torch
-from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from inference.backends.base import Backend, BackendError, LoadTarget
 
@@ -83,7 +83,7 @@ def softmax_scores(
 
 def load_text_model(
     target: LoadTarget, model_class: Any
-) -> tuple[torch.nn.Module, PreTrainedTokenizerBase, PretrainedConfig]:
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, PretrainedConfig]:
     """Load a tokenizer and a ``model_class`` (an ``AutoModel*``) from ``target.path``, offline.
 
     The model is moved to ``target.device`` / ``target.dtype`` and put in eval
@@ -118,7 +118,7 @@ class TextModelBackend(Backend):
     auto_class: ClassVar[Any]
     default_max_length: ClassVar[int | None] = None
 
-    def __init__(self, target: LoadTarget, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+    def __init__(self, target: LoadTarget, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  config: PretrainedConfig, max_length: int) -> None:
         super().__init__(target)
         self.model = model
@@ -126,7 +126,7 @@ class TextModelBackend(Backend):
         self.max_length = max_length
 
     @classmethod
-    def load(cls, target: LoadTarget) -> TextModelBackend:
+    def load(cls, target: LoadTarget) -> Self:
         """Load the model and its tokenizer from ``target.path`` (never downloads)."""
         model, tokenizer, config = load_text_model(target, cls.auto_class)
         requested = target.options.get("max_length", cls.default_max_length)

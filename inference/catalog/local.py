@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -11,6 +12,11 @@ from .specs import ModelSpec, with_default_kinds
 
 _local: dict[str, ModelSpec] = {}
 _local_stamp: tuple[str, float] | None = None
+
+
+def _located(folder: Path) -> Callable[[], Path]:
+    """A model's ``locate``: the folder its entry names."""
+    return lambda: folder
 
 
 def local_models() -> dict[str, ModelSpec]:
@@ -34,7 +40,7 @@ def local_models() -> dict[str, ModelSpec]:
             _local[entry["id"]] = with_default_kinds(ModelSpec(
                 id=entry["id"], name=entry.get("name", entry["id"]), family=entry["family"],
                 kinds=tuple(entry["kinds"]), description=entry.get("description", "A locally installed model."),
-                source="local", locate=lambda folder=folder: folder, options=entry.get("options", {}),
+                source="local", locate=_located(folder), options=entry.get("options", {}),
                 details=entry.get("details", {}), revision=str(entry.get("revision", "1")),
             ))
         _local_stamp = stamp

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from django.conf import settings
 
@@ -19,6 +19,9 @@ from inference.inputs.errors import InputError
 from inference.inputs.images import clean_image
 
 REQUIRED: Any = object()  # marks a parameter without a default
+
+# What a kind asks of its backend: the Protocol of its operation (``inference/kinds/operations.py``).
+BackendT = TypeVar("BackendT")
 
 # Parameter types as they appear in JSON.
 STRING, INTEGER, NUMBER, BOOLEAN, IMAGE, STRING_LIST = "string", "integer", "number", "boolean", "image", "string_list"
@@ -244,8 +247,12 @@ class ItemResult:
     finish_reasons: list[str] | None = None  # per generated sequence, in output order: "stop" or "length"
 
 
-class TaskKind:
+class TaskKind(Generic[BackendT]):
     """Base of every task kind; a subclass in ``inference/kinds/<kind>.py`` fills it in.
+
+    A subclass names the protocol of the operation it needs as its type parameter
+    (``class TextVectorisation(TaskKind[EmbedsTexts])``, ``inference/kinds/operations.py``):
+    ``run`` and ``forward`` take a backend of that type.
 
     Subclasses set the class attributes and implement ``forward``, and where they need to,
     ``preprocess`` and ``postprocess`` (the split of transformers' pipelines). ``run``,
@@ -348,7 +355,7 @@ class TaskKind:
         return None
 
     # -- running -------------------------------------------------------------
-    def run(self, backend: Any, inputs: Sequence[dict[str, Any]], *,
+    def run(self, backend: BackendT, inputs: Sequence[dict[str, Any]], *,
             on_text: Callable[[int, str], None] | None = None, **context: Any) -> list[ItemResult]:
         """One ``ItemResult`` per job of the batch ``inputs``, in order.
 
@@ -376,7 +383,7 @@ class TaskKind:
         (decode an image, build a prompt). By default the item as it is."""
         return item
 
-    def forward(self, backend: Any, items: list[Any], **context: Any) -> Sequence[Any]:
+    def forward(self, backend: BackendT, items: list[Any], **context: Any) -> Sequence[Any]:
         """Run the backend's operation on the whole batch of preprocessed items: one output per item."""
         raise NotImplementedError
 

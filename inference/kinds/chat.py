@@ -26,6 +26,7 @@ from .base import (
     Param,
     TaskKind,
 )
+from .operations import Chats
 
 MAX_NEW_TOKENS = 512
 
@@ -45,7 +46,7 @@ def generation_params(cleaned: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class Chat(TaskKind):
+class Chat(TaskKind[Chats]):
     name = "chat"
     title = "Chat"
     description = (
@@ -127,7 +128,7 @@ class Chat(TaskKind):
         """Only jobs with the same sampling parameters share a generate() call."""
         return tuple(sorted((k, repr(v)) for k, v in cleaned.items() if k not in ("messages", "stream")))
 
-    def forward(self, backend: Any, items: list[dict[str, Any]], *,
+    def forward(self, backend: Chats, items: list[dict[str, Any]], *,
                 on_text: Callable[[int, str], None] | None = None, **context: Any) -> Sequence[Any]:
         stream = None if on_text is None else lambda _p, _g, text: on_text(0, text)
         return backend.chat([item["messages"] for item in items], generation_params(items[0]), on_text=stream)

@@ -20,9 +20,10 @@ from django.conf import settings
 from inference.kinds.stopping import should_stop
 
 from .base import BOOLEAN, INTEGER, STRING, InputError, ItemResult, Param, TaskKind
+from .operations import Echoes
 
 
-class Echo(TaskKind):
+class Echo(TaskKind[Echoes]):
     name = "echo"
     title = "Echo (internal)"
     description = "Returns its text after sleep_ms milliseconds. For tests and health checks."
@@ -44,7 +45,7 @@ class Echo(TaskKind):
         if cleaned["crash"] and not settings.ECHO_CRASH_ENABLED:
             raise InputError("crash", "only for fault testing (ECHO_CRASH_ENABLED is off)")
 
-    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+    def forward(self, backend: Echoes, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
         results: list[Any] = []
         for item in items:
             if item["sleep_ms"]:

@@ -6,13 +6,14 @@ descending score); opt-in ``"scores": true`` adds every label's score.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .base import BOOLEAN, STRING, Param, TaskKind, rounded
+from .operations import ScoresEmotions
 
 
-class Emotion(TaskKind):
+class Emotion(TaskKind[ScoresEmotions]):
     name = "emotion"
     title = "Emotion"
     description = (
@@ -47,8 +48,8 @@ class Emotion(TaskKind):
     }
     response_example = {"emotion": "disgust"}
 
-    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
-        thresholds = getattr(backend, "thresholds", {}) or {}
+    def forward(self, backend: ScoresEmotions, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+        thresholds = backend.thresholds
         return [(decide(scores, thresholds), scores) for scores in backend.emotion_scores([i["text"] for i in items])]
 
     def postprocess(self, output: tuple[str, dict[str, float]], item: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +57,7 @@ class Emotion(TaskKind):
         return {"emotion": emotion, "scores": rounded(scores)} if item["scores"] else {"emotion": emotion}
 
 
-def decide(scores: dict[str, float], thresholds: dict[str, float]) -> str:
+def decide(scores: dict[str, float], thresholds: Mapping[str, float]) -> str:
     """Labels passing their thresholds by descending score; the top label when none passes."""
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
     passing = [label for label, value in ranked if value >= thresholds.get(label, 0.5)]

@@ -15,9 +15,10 @@ from typing import Any
 from inference.inputs.images import decode_image
 
 from .base import IMAGE, INTEGER, STRING_LIST, ItemResult, Param, TaskKind, rounded
+from .operations import LabelsImages, classifies_images
 
 
-class ImageClassification(TaskKind):
+class ImageClassification(TaskKind[LabelsImages]):
     name = "image-classification"
     title = "Image classification"
     description = (
@@ -59,7 +60,7 @@ class ImageClassification(TaskKind):
     def preprocess(self, item: dict[str, Any]) -> Any:
         return {**item, "image": decode_image(item["image"])}
 
-    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+    def forward(self, backend: LabelsImages, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
         """Per image (probabilities, unmatched labels): over its labels, or its top_k classes without."""
         outputs: list[Any] = [None] * len(items)
         with_labels = [i for i, item in enumerate(items) if item["labels"]]
@@ -69,16 +70,16 @@ class ImageClassification(TaskKind):
                                                 [items[i]["labels"] for i in with_labels])
             for i, outcome in zip(with_labels, scored, strict=True):
                 outputs[i] = outcome
-        if without and not backend.supports("classify_images"):
-            for i in without:
-                outputs[i] = ItemResult(error="labels: this model is zero-shot; give the labels to choose among")
-        elif without:
+        if without and classifies_images(backend):
             top_k = max(items[i]["top_k"] for i in without)
             classified = backend.classify_images([items[i]["image"] for i in without], top_k)
             for i, scores in zip(without, classified, strict=True):
                 best = dict(sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[: items[i]["top_k"]])
                 total = sum(best.values()) or 1.0
                 outputs[i] = ({k: v / total for k, v in best.items()}, [])
+        elif without:
+            for i in without:
+                outputs[i] = ItemResult(error="labels: this model is zero-shot; give the labels to choose among")
         return outputs
 
     def postprocess(self, output: Any, item: dict[str, Any]) -> dict[str, Any] | ItemResult:

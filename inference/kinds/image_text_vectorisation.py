@@ -8,10 +8,11 @@ from typing import Any
 from inference.inputs.images import decode_image
 
 from .base import IMAGE, STRING, Param, TaskKind, check_paired
+from .operations import EmbedsImageTexts
 from .vectorisation import VECTOR_RESPONSE, rounded_vector
 
 
-class ImageTextVectorisation(TaskKind):
+class ImageTextVectorisation(TaskKind[EmbedsImageTexts]):
     name = "image-text-vectorisation"
     title = "Image-text vectorisation"
     description = (
@@ -40,6 +41,6 @@ class ImageTextVectorisation(TaskKind):
     def preprocess(self, item: dict[str, Any]) -> Any:
         return decode_image(item["image"]), item["text"]
 
-    def forward(self, backend: Any, items: list[Any], **context: Any) -> Sequence[Any]:
+    def forward(self, backend: EmbedsImageTexts, items: list[Any], **context: Any) -> Sequence[Any]:
         vectors = backend.embed_image_texts([image for image, _ in items], [text for _, text in items])
         return [{"vector": rounded_vector(v)} for v in vectors]

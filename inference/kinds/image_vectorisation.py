@@ -8,10 +8,11 @@ from typing import Any
 from inference.inputs.images import decode_image
 
 from .base import IMAGE, Param, TaskKind
+from .operations import EmbedsImages
 from .vectorisation import VECTOR_RESPONSE, rounded_vector
 
 
-class ImageVectorisation(TaskKind):
+class ImageVectorisation(TaskKind[EmbedsImages]):
     name = "image-vectorisation"
     title = "Image vectorisation"
     description = (
@@ -35,5 +36,5 @@ class ImageVectorisation(TaskKind):
     def preprocess(self, item: dict[str, Any]) -> Any:
         return decode_image(item["image"])
 
-    def forward(self, backend: Any, items: list[Any], **context: Any) -> Sequence[Any]:
+    def forward(self, backend: EmbedsImages, items: list[Any], **context: Any) -> Sequence[Any]:
         return [{"vector": rounded_vector(v)} for v in backend.embed_images(items)]

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from .base import STRING, InputError, Param, TaskKind, check_paired
+from .operations import Answers
 
 
-class QA(TaskKind):
+class QA(TaskKind[Answers]):
     name = "qa"
     title = "Question answering"
     description = (
@@ -54,7 +55,7 @@ class QA(TaskKind):
         if len(cleaned["prev_q"] or []) != len(cleaned["prev_a"] or []):
             raise InputError("prev_a", "give one answer in prev_a for each question in prev_q")
 
-    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+    def forward(self, backend: Answers, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
         histories = [list(zip(item["prev_q"] or [], item["prev_a"] or [], strict=True)) for item in items]
         answers = backend.answer([item["question"] for item in items], [item["context"] for item in items], histories)
         return [{"answer": answer.strip()} for answer in answers]

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from .base import STRING, Param, TaskKind
+from .operations import Summarises
 
 
-class Summarisation(TaskKind):
+class Summarisation(TaskKind[Summarises]):
     name = "summarisation"
     title = "Summarisation"
     description = (
@@ -38,5 +39,5 @@ class Summarisation(TaskKind):
     }
     response_example = {"summary": "The council voted to build bicycle lanes in the centre next spring."}
 
-    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+    def forward(self, backend: Summarises, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
         return [{"summary": summary.strip()} for summary in backend.summarise([item["text"] for item in items])]

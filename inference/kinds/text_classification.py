@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from .base import STRING, STRING_LIST, Param, TaskKind, rounded
+from .operations import ScoresTextLabels
 
 
-class TextClassification(TaskKind):
+class TextClassification(TaskKind[ScoresTextLabels]):
     name = "text-classification"
     title = "Text classification"
     description = (
@@ -43,7 +44,7 @@ class TextClassification(TaskKind):
     }
     response_example = {"probabilities": {"sports": 0.71, "cooking": 0.17, "technology": 0.07, "politics": 0.05}}
 
-    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+    def forward(self, backend: ScoresTextLabels, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
         scores = backend.text_label_scores([item["text"] for item in items], [item["labels"] for item in items])
         return [{"probabilities": dict(sorted(rounded(s).items(), key=lambda kv: kv[1], reverse=True))}
                 for s in scores]

@@ -25,6 +25,7 @@ from .base import (
     Range,
     TaskKind,
 )
+from .operations import Generates
 
 MAX_NEW_TOKENS = 512
 
@@ -53,7 +54,7 @@ def generation_cost(cleaned: dict[str, Any]) -> Cost:
         f"{cleaned['num_beams']} and num_generations {cleaned['num_generations']}) × {tokens:,} new tokens"))
 
 
-class TextGeneration(TaskKind):
+class TextGeneration(TaskKind[Generates]):
     name = "text-generation"
     title = "Text generation"
     description = (
@@ -135,7 +136,7 @@ class TextGeneration(TaskKind):
         """Only jobs with the same generation parameters share a generate() call."""
         return tuple(sorted((k, repr(v)) for k, v in cleaned.items() if k not in ("text", "stream")))
 
-    def forward(self, backend: Any, items: list[dict[str, Any]], *,
+    def forward(self, backend: Generates, items: list[dict[str, Any]], *,
                 on_text: Callable[[int, str], None] | None = None, **context: Any) -> Sequence[Any]:
         params = {k: v for k, v in items[0].items() if k not in ("text", "stream")}  # one batch, one set of params
         prompts = [item["text"] for item in items]

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from .base import STRING, OpenAIEquivalent, Param, TaskKind
+from .operations import EmbedsTexts
 from .vectorisation import VECTOR_RESPONSE, rounded_vector
 
 
-class TextVectorisation(TaskKind):
+class TextVectorisation(TaskKind[EmbedsTexts]):
     name = "text-vectorisation"
     title = "Text vectorisation"
     description = (
@@ -33,5 +34,5 @@ class TextVectorisation(TaskKind):
     response_schema = VECTOR_RESPONSE
     response_example = {"vector": [0.0123, -0.0456, 0.0789]}
 
-    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+    def forward(self, backend: EmbedsTexts, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
         return [{"vector": rounded_vector(v)} for v in backend.embed_texts([item["text"] for item in items])]

@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # What the batcher runs, handed in by the Celery task: the job services, called with ``job_id=`` or ``job_ids=``.
 JobsCall = Callable[..., object]
+# A batcher's key: (model key, task kind, the kind's batch_key of the job's input).
+BatchKey = tuple[str, str, Hashable]
 
 # How long an idle batcher thread lives before it ends (a new job starts it again).
 IDLE_EXIT_S = 60.0
@@ -57,7 +59,7 @@ def gather_window_set(enabled: bool) -> None:
 class Batcher:
     """Gathers job ids for one batch key and runs them in batches, on its own thread."""
 
-    def __init__(self, key: Hashable, *, run_batch: JobsCall, resend: JobsCall) -> None:
+    def __init__(self, key: BatchKey, *, run_batch: JobsCall, resend: JobsCall) -> None:
         self.key = key
         self.run_batch = run_batch  # claims, runs and records a batch (``jobs_run``)
         self.resend = resend  # gives jobs back to their queue when the worker stops (``jobs_resend``)
@@ -136,7 +138,7 @@ def _in_flight() -> int:
     return len(state.reserved_requests)
 
 
-_registry: dict[Hashable, Batcher] = {}
+_registry: dict[BatchKey, Batcher] = {}
 _registry_lock = threading.Lock()
 _model_locks: dict[str, threading.Lock] = {}
 
@@ -153,7 +155,7 @@ def model_lock(model_key: str) -> threading.Lock:
         return _model_locks.setdefault(model_key, threading.Lock())
 
 
-def job_submit_to_batch(*, job_id: str, key: Hashable, run_batch: JobsCall, resend: JobsCall,
+def job_submit_to_batch(*, job_id: str, key: BatchKey, run_batch: JobsCall, resend: JobsCall,
                         cost: int = 0) -> Future:
     """Queue a job for the batcher of ``key``; the future resolves once its outcome is recorded.
 
@@ -164,7 +166,7 @@ def job_submit_to_batch(*, job_id: str, key: Hashable, run_batch: JobsCall, rese
     with _registry_lock:
         batcher = _registry.get(key)
         started = batcher is None
-        if started:
+        if batcher is None:
             batcher = _registry[key] = Batcher(key, run_batch=run_batch, resend=resend)
         batcher.pending.put((job_id, future, int(cost)))
     if started:

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from inference.kinds.base import STRING, Param, TaskKind
+from inference.kinds.operations import Echoes
 
 
-class TextLength(TaskKind):
+class TextLength(TaskKind[Echoes]):
     name = "text-length"
     title = "Text length"
     description = ("Counts the characters, words and lines of a text. Send a list of texts to count each of "
@@ -41,7 +42,7 @@ class TextLength(TaskKind):
     }
     response_example = {"characters": 53, "words": 11, "lines": 2}
 
-    def forward(self, backend: Any, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
+    def forward(self, backend: Echoes, items: list[dict[str, Any]], **context: Any) -> Sequence[Any]:
         return [backend.echo(item["text"]) for item in items]
 
     def postprocess(self, text: str, item: dict[str, Any]) -> dict[str, Any]:

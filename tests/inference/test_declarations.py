@@ -28,7 +28,10 @@ def _classes_in_files() -> set[str]:
     found = set()
     for path in KINDS_DIR.glob("*.py"):
         for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.ClassDef) and any(getattr(b, "id", "") == "TaskKind" for b in node.bases):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            bases = [b.value if isinstance(b, ast.Subscript) else b for b in node.bases]  # TaskKind or TaskKind[P]
+            if any(getattr(b, "id", "") == "TaskKind" for b in bases):
                 found.add(node.name)
     return found
 

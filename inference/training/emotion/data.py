@@ -83,7 +83,7 @@ def length_bucketed_batches(
     for start in range(0, len(order), chunk):
         part = sorted(order[start : start + chunk].tolist(), key=lambda i: lengths[i])
         batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
-    rng.shuffle(batches)  # type: ignore[arg-type]
+    rng.shuffle(batches)
     return batches
 
 
