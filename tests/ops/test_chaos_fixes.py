@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.db import transaction
 
 from api.errors import error_status
 from inference import jobs as services
@@ -31,10 +32,12 @@ def as_if_its_worker_died(job: InferenceJob) -> None:
 
 
 def test_a_job_whose_worker_died_runs_alone_and_the_others_share_a_batch(user):
-    fresh = [echo(user, text=f"fresh {i}") for i in range(3)]
-    retried = echo(user, text="retried")
-    as_if_its_worker_died(retried)
-    services.jobs_run(job_ids=[job.id for job in [*fresh, retried]])
+    # Run here before the submission commits: a session worker started by an earlier test never sees them.
+    with transaction.atomic():
+        fresh = [echo(user, text=f"fresh {i}") for i in range(3)]
+        retried = echo(user, text="retried")
+        as_if_its_worker_died(retried)
+        services.jobs_run(job_ids=[job.id for job in [*fresh, retried]])
     retried.refresh_from_db()
     assert retried.status == JobStatus.SUCCEEDED and retried.attempts == 2
     assert retried.batch_size == 1
@@ -55,8 +58,9 @@ def test_the_crash_input_is_refused_unless_fault_testing_turns_it_on(user, setti
 
 def test_the_run_log_has_a_start_and_an_end_for_each_run(user, settings, tmp_path):
     settings.JOB_RUN_LOG = str(tmp_path / "runs.log")
-    jobs = [echo(user, text=f"logged {i}") for i in range(2)]
-    services.jobs_run(job_ids=[job.id for job in jobs])
+    with transaction.atomic():  # run here, before a session worker could take them
+        jobs = [echo(user, text=f"logged {i}") for i in range(2)]
+        services.jobs_run(job_ids=[job.id for job in jobs])
     lines = [line.split() for line in (tmp_path / "runs.log").read_text().splitlines()]
     assert sorted((event, job_id) for event, job_id, *_ in lines) == sorted(
         (event, str(job.id)) for job in jobs for event in ("start", "end"))
