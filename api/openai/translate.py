@@ -88,6 +88,18 @@ def _copy(body: dict[str, Any], data: dict[str, Any], names: Iterable[str]) -> N
             data[name] = body[name]
 
 
+def _texts(body: dict[str, Any], name: str) -> list[str]:
+    """A string or a non-empty list of strings (``prompt``, ``input``) as a list; token arrays are refused."""
+    given = body.get(name)
+    if isinstance(given, str):
+        return [given]
+    if isinstance(given, list) and given and all(isinstance(t, str) for t in given):
+        return list(given)
+    if isinstance(given, list) and given and all(isinstance(t, (int, list)) for t in given):
+        raise RequestRefused(name, f"Token arrays as {name} are not supported: send the text.")
+    raise RequestRefused(name, f"{name}: a string or a non-empty list of strings.", code="invalid")
+
+
 # --- chat completions -------------------------------------------------------------------------------
 
 CHAT_SUPPORTED = {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "stop",
@@ -202,14 +214,7 @@ def completion_request(body: Any) -> tuple[str, dict[str, Any], list[str], bool,
     extras = own_names("text-generation")
     _check_known(body, COMPLETION_SUPPORTED | extras, "/v1/completions")
     prompt = body.get("prompt")
-    if isinstance(prompt, str):
-        prompts = [prompt]
-    elif isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
-        prompts = list(prompt)
-    elif isinstance(prompt, list) and prompt and all(isinstance(p, (int, list)) for p in prompt):
-        raise RequestRefused("prompt", "Token arrays as prompt are not supported: send the text.")
-    else:
-        raise RequestRefused("prompt", "prompt: a string or a non-empty list of strings.", code="invalid")
+    prompts = _texts(body, "prompt")
     n = body.get("n", 1)
     data: dict[str, Any] = {"text": prompts[0] if isinstance(prompt, str) else prompts, "min_length": 0,
                             "max_length": body.get("max_tokens", 16) if body.get("max_tokens") is not None else 16,
@@ -273,14 +278,7 @@ def embedding_request(body: Any) -> tuple[str, dict[str, Any], list[str], str, i
     body = _object(body)
     _check_known(body, EMBEDDING_SUPPORTED, "/v1/embeddings")
     given = body.get("input")
-    if isinstance(given, str):
-        texts = [given]
-    elif isinstance(given, list) and given and all(isinstance(t, str) for t in given):
-        texts = list(given)
-    elif isinstance(given, list) and given and all(isinstance(t, (int, list)) for t in given):
-        raise RequestRefused("input", "Token arrays as input are not supported: send the text.")
-    else:
-        raise RequestRefused("input", "input: a string or a non-empty list of strings.", code="invalid")
+    texts = _texts(body, "input")
     encoding = body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
         raise RequestRefused("encoding_format", "encoding_format: float or base64.", code="invalid")

@@ -567,3 +567,20 @@ def _clean_messages(p: Param, value: Any, count_tokens: Callable[[str], int] | N
     if p.max_tokens is not None and tokens > p.max_tokens:
         raise InputError(label, f"at most {p.max_tokens:,} tokens in all messages together (got {tokens:,})")
     return messages
+
+
+# -- helpers for generating kinds (text-generation, chat) ----------------------------------------------------
+
+
+def stop_strings_clean(cleaned: dict[str, Any]) -> None:
+    """``cleaned["stop"]`` (none, a string or a list) as None or a list of non-empty strings, in place."""
+    if isinstance(cleaned["stop"], str):
+        cleaned["stop"] = [cleaned["stop"]]
+    if cleaned["stop"] is not None and not all(cleaned["stop"]):
+        raise InputError("stop", "stop strings must not be empty")
+
+
+def parameters_key(cleaned: dict[str, Any], *per_job: str) -> tuple[tuple[str, str], ...]:
+    """A batch key: every cleaned parameter but ``per_job`` ones, so jobs sharing one generate() call agree."""
+    return tuple(sorted((k, repr(v)) for k, v in cleaned.items() if k not in per_job))
+

@@ -20,11 +20,12 @@ from .base import (
     STRING,
     Cost,
     CostBound,
-    InputError,
     ItemResult,
     OpenAIEquivalent,
     Param,
     TaskKind,
+    parameters_key,
+    stop_strings_clean,
 )
 from .operations import Chats
 
@@ -119,14 +120,11 @@ class Chat(TaskKind[Chats]):
     }
 
     def check(self, cleaned: dict[str, Any], given: set[str]) -> None:
-        if isinstance(cleaned["stop"], str):
-            cleaned["stop"] = [cleaned["stop"]]
-        if cleaned["stop"] is not None and not all(cleaned["stop"]):
-            raise InputError("stop", "stop strings must not be empty")
+        stop_strings_clean(cleaned)
 
     def batch_key(self, cleaned: dict[str, Any]) -> Any:
         """Only jobs with the same sampling parameters share a generate() call."""
-        return tuple(sorted((k, repr(v)) for k, v in cleaned.items() if k not in ("messages", "stream")))
+        return parameters_key(cleaned, "messages", "stream")
 
     def forward(self, backend: Chats, items: list[dict[str, Any]], *,
                 on_text: Callable[[int, str], None] | None = None, **context: Any) -> Sequence[Any]:

@@ -24,6 +24,8 @@ from .base import (
     Param,
     Range,
     TaskKind,
+    parameters_key,
+    stop_strings_clean,
 )
 from .operations import Generates
 
@@ -127,14 +129,11 @@ class TextGeneration(TaskKind[Generates]):
             # beam search returns its best num_generations beams (greedy search raises num_beams to match)
             raise InputError("num_generations", f"must not be more than num_beams ({cleaned['num_beams']}) "
                              "when sampling with beams; use num_beams 1 for several sampled outputs")
-        if isinstance(cleaned["stop"], str):
-            cleaned["stop"] = [cleaned["stop"]]
-        if cleaned["stop"] is not None and not all(cleaned["stop"]):
-            raise InputError("stop", "stop strings must not be empty")
+        stop_strings_clean(cleaned)
 
     def batch_key(self, cleaned: dict[str, Any]) -> Any:
         """Only jobs with the same generation parameters share a generate() call."""
-        return tuple(sorted((k, repr(v)) for k, v in cleaned.items() if k not in ("text", "stream")))
+        return parameters_key(cleaned, "text", "stream")
 
     def forward(self, backend: Generates, items: list[dict[str, Any]], *,
                 on_text: Callable[[int, str], None] | None = None, **context: Any) -> Sequence[Any]:
