@@ -82,6 +82,17 @@ def _stop(body: dict[str, Any]) -> Any:
     raise RequestRefused("stop", "stop: a string or a list of strings.", code="invalid")
 
 
+def _stop_and_stream(body: dict[str, Any], data: dict[str, Any]) -> tuple[bool, bool]:
+    """``stop`` into ``data``; (stream?, include usage in the stream?) from ``stream`` and ``stream_options``."""
+    if (stop := _stop(body)) is not None:
+        data["stop"] = stop
+    stream = bool(body.get("stream"))
+    options = body.get("stream_options") or {}
+    if not isinstance(options, dict) or set(options) - {"include_usage"}:
+        raise RequestRefused("stream_options", "stream_options: only include_usage is supported.")
+    return stream, stream and bool(options.get("include_usage"))
+
+
 def _copy(body: dict[str, Any], data: dict[str, Any], names: Iterable[str]) -> None:
     for name in names:
         if body.get(name) is not None:
@@ -159,13 +170,8 @@ def chat_request(body: Any) -> tuple[str, dict[str, Any], bool, bool]:
     if limit is not None:
         data["max_tokens"] = limit
     _copy(body, data, ("temperature", "top_p", "n", "seed"))
-    if (stop := _stop(body)) is not None:
-        data["stop"] = stop
-    stream = bool(body.get("stream"))
-    options = body.get("stream_options") or {}
-    if not isinstance(options, dict) or set(options) - {"include_usage"}:
-        raise RequestRefused("stream_options", "stream_options: only include_usage is supported.")
-    return _model(body), data, stream, stream and bool(options.get("include_usage"))
+    stream, include_usage = _stop_and_stream(body, data)
+    return _model(body), data, stream, include_usage
 
 
 def chat_response(job: Any, created: int) -> dict[str, Any]:
@@ -224,15 +230,10 @@ def completion_request(body: Any) -> tuple[str, dict[str, Any], list[str], bool,
         data["temperature"] = temperature
         data["do_sample"] = isinstance(temperature, (int, float)) and temperature > 0
     _copy(body, data, ("top_p", "seed", *sorted(extras)))
-    if (stop := _stop(body)) is not None:
-        data["stop"] = stop
-    stream = bool(body.get("stream"))
-    options = body.get("stream_options") or {}
-    if not isinstance(options, dict) or set(options) - {"include_usage"}:
-        raise RequestRefused("stream_options", "stream_options: only include_usage is supported.")
+    stream, include_usage = _stop_and_stream(body, data)
     if stream and (len(prompts) > 1 or (isinstance(n, int) and n > 1)):
         raise RequestRefused("stream", "Streaming is supported for one prompt and n = 1.")
-    return _model(body), data, prompts, stream, stream and bool(options.get("include_usage"))
+    return _model(body), data, prompts, stream, include_usage
 
 
 def usage(job: Any) -> dict[str, int]:
