@@ -28,7 +28,7 @@ class JobSerializer(serializers.Serializer):
     url = serializers.SerializerMethodField()
     task = serializers.CharField(source="task_kind")
     model = serializers.CharField(source="model_id")
-    status = serializers.ChoiceField(choices=JobStatus.values)
+    status = serializers.ChoiceField(choices=JobStatus.choices)
     source = serializers.CharField()
     attempts = serializers.IntegerField()
     created_at = IsoDateTimeField()
