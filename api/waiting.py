@@ -123,7 +123,7 @@ class Listener:
             confirmed = asyncio.get_running_loop().create_future()
             self.confirmations.setdefault(channel, []).append(confirmed)
             try:
-                await self.pubsub.subscribe(channel)
+                await self._subscribe(channel)
             except Exception:  # Redis down or frozen: the request answers 503 (api/middleware.py)
                 waiting.discard(inbox)
                 if not waiting:
@@ -144,6 +144,26 @@ class Listener:
             raise redis.TimeoutError(f"Redis did not confirm a subscription within "
                                      f"{settings.REDIS_SOCKET_TIMEOUT_S} s") from None
         return inbox
+
+    async def _subscribe(self, channel: str) -> None:
+        """SUBSCRIBE on the shared connection, reconnecting once if it was dropped under us.
+
+        A connection Redis closed (``CLIENT KILL``, a restart) can fail redis-py's next write with an
+        ``AttributeError`` on its closed transport, or its reconnect with a ``RuntimeError`` (two readers on
+        one socket, the listener's reader being the other), rather than a ``ConnectionError``. One reconnect (which
+        subscribes again to every open channel) gets past it; a second failure is Redis not answering,
+        raised as a ``ConnectionError`` so the request answers 503.
+        """
+        try:
+            await self.pubsub.subscribe(channel)
+        except (redis.RedisError, OSError, AttributeError, RuntimeError) as first:
+            logger.warning("subscribing to %s failed (%r); reconnecting once", channel, first)
+            if self.pubsub.connection is not None:
+                await self.pubsub.connection.disconnect()
+            try:
+                await self.pubsub.subscribe(channel)
+            except (redis.RedisError, OSError, AttributeError, RuntimeError) as exc:
+                raise redis.ConnectionError(f"cannot subscribe to job events: {exc!r}") from first
 
     async def release(self, inbox: Inbox) -> None:
         async with self.lock:

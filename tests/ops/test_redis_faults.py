@@ -109,3 +109,55 @@ def test_a_subscription_on_an_open_connection_to_a_frozen_redis_fails_within_the
 
     elapsed = asyncio.run(subscribe_while_frozen())
     assert elapsed < TIMEOUT_S + 1, elapsed
+
+
+def test_subscriptions_while_redis_keeps_killing_the_listeners_connection_never_fail_with_a_500(
+        settings, redis_server, use_broker):
+    """Found by ``make chaos`` (lost-done, CLIENT KILL TYPE pubsub every 0.3 s): a SUBSCRIBE on the connection
+    Redis had just closed failed inside redis-py with ``AttributeError: 'NoneType' object has no attribute
+    'writelines'`` (or a ``RuntimeError``: two readers on one socket), a 500. Now the listener reconnects once;
+    what still fails is a ``ConnectionError`` (503)."""
+    import asyncio
+    import uuid
+
+    from api.waiting import inbox_open
+
+    server = redis_server()
+    use_broker(server.url)
+    killer = redis.Redis.from_url(server.url)
+
+    stop = threading.Event()
+
+    def kill_again_and_again() -> None:
+        while not stop.is_set():
+            killer.client_kill_filter(_type="pubsub")
+            time.sleep(0.003)
+
+    async def one() -> tuple[int, list[BaseException]]:
+        try:
+            inbox = await inbox_open(uuid.uuid4())
+        except redis.ConnectionError:
+            return 0, []  # Redis not answering this time: a 503, as the middleware answers it
+        except BaseException as exc:  # noqa: BLE001 - anything else is the bug
+            return 0, [exc]
+        await inbox.close()
+        return 1, []
+
+    async def subscribe_under_kills() -> tuple[int, list[BaseException]]:
+        opened, unexpected = 0, []
+        for _ in range(40):  # many requests at once, as under load, while the connection keeps being killed
+            for count, errors in await asyncio.gather(*(one() for _ in range(8))):
+                opened += count
+                unexpected += errors
+        return opened, unexpected
+
+    thread = threading.Thread(target=kill_again_and_again, daemon=True)
+    thread.start()
+    try:
+        opened, unexpected = asyncio.run(subscribe_under_kills())
+    finally:
+        stop.set()
+        thread.join(5)
+    killer.close()
+    assert unexpected == []
+    assert opened > 100  # the reconnect gets most of them through
