@@ -125,7 +125,9 @@ class OpenAIApi(TaskApi):
             raise Conflict("job_cancelled", "The job was cancelled.")
         if ended.status != JobStatus.SUCCEEDED:
             raise JobFailed("job_failed", ended.error or "The job failed.")
-        return job_headers(JsonResponse(self.answer(ended, created, context)), ended)
+        # On the pool, not the event loop: counting an embedding request's tokens is CPU work.
+        body = await run_sync(self.answer)(ended, created, context)
+        return job_headers(JsonResponse(body), ended)
 
     def submit(self, request: Request, kind: TaskKind, job_id: uuid.UUID) -> tuple[InferenceJob, dict[str, Any]]:
         self.initial(request)
@@ -254,10 +256,9 @@ class CompletionsApi(OpenAIApi):
         return translate.completion_response(job, context["prompts"], created)
 
     def delta_chunk(self, job: InferenceJob, created: int, delta: str, first: bool) -> dict[str, Any]:
-        prompt = job.input["text"] if isinstance(job.input["text"], str) else ""
-        # The stream's text starts with the prompt (Backprop's output does): only what follows is new.
-        return translate.completion_chunk(job.id, created, job.model_id, delta, None) if not first else \
-            translate.completion_chunk(job.id, created, job.model_id, delta.removeprefix(prompt), None)
+        # The stream's first text starts with the prompt (Backprop's output does): only what follows is new.
+        text = delta.removeprefix(job.input["text"]) if first else delta
+        return translate.completion_chunk(job.id, created, job.model_id, text, None)
 
     def final_chunks(self, job: InferenceJob, created: int, context: dict[str, Any], sent: str, first: bool):
         whole = translate.completion_response(job, context["prompts"], created)
@@ -279,12 +280,10 @@ class EmbeddingsApi(OpenAIApi):
         return model_id, data, {"texts": texts, "encoding": encoding, "dimensions": dimensions}
 
     def answer(self, job: InferenceJob, created: int, context: dict[str, Any]) -> dict[str, Any]:
-        body = translate.embedding_response(job, context["encoding"], 0)
         size = len(job.output["vector"][0] if isinstance(job.output["vector"][0], list) else job.output["vector"])
         if context["dimensions"] not in (None, size):  # known once the model ran: none of ours can shorten
             raise InvalidInput("unsupported_parameter", f"dimensions: the model '{job.model_id}' gives vectors of "
                                f"{size} numbers and cannot shorten them; leave dimensions out.", field="dimensions")
         count = token_counter(context["spec"].tokenizer_folder, context["spec"].revision)
         tokens = sum(count(text) for text in context["texts"]) if count is not None else 0
-        body["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
-        return body
+        return translate.embedding_response(job, context["encoding"], tokens)
