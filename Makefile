@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test` (see README.md).
-.PHONY: run test install bench lint chaos load cluster
+.PHONY: run test install bench bench-peers lint chaos load cluster
 
 run:
 	@bash scripts/run.sh
@@ -12,6 +12,10 @@ install:
 
 bench:
 	@bash scripts/bench.sh
+
+# Forwardpass against BentoML on the same model, texts, client and machine (docs/perf/README.md).
+bench-peers:
+	@bash scripts/bench_peers.sh
 
 # ruff, then mypy on what pyproject.toml's [tool.mypy] names
 lint:

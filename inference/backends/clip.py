@@ -36,7 +36,7 @@ from PIL import Image
 from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel, PreTrainedTokenizerBase
 
 from inference.backends.base import Backend, BackendError, LoadTarget
-from inference.backends.text import model_max_length, tokenized_batches
+from inference.backends.text import length_grouped_rows, model_max_length
 
 DEFAULT_LABEL_TEMPLATE = "a photo of a {}."
 DEFAULT_BATCH_SIZE = 16
@@ -111,14 +111,14 @@ class ClipBackend(Backend):
     @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
         """(len(texts), dim) float32 unit rows in the joint space; long texts are truncated."""
-        chunks: list[torch.Tensor] = []
-        for batch in tokenized_batches(self.tokenizer, texts, batch_size=self.batch_size,
-                                       max_length=self.max_length, device=self.target.device):
+        def run(batch: dict[str, torch.Tensor]) -> torch.Tensor:
             features = _features(
                 self.model.get_text_features(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
             )
-            chunks.append(torch.nn.functional.normalize(features.float(), p=2, dim=-1).cpu())
-        return torch.cat(chunks) if chunks else torch.empty(0, 0)
+            return torch.nn.functional.normalize(features.float(), p=2, dim=-1)
+
+        return length_grouped_rows(self.tokenizer, texts, batch_size=self.batch_size, max_length=self.max_length,
+                                   device=self.target.device, run=run)
 
     def image_label_scores(
         self, images: Sequence[Image.Image], labels: Sequence[Sequence[str]]

@@ -33,7 +33,7 @@ from transformers import (
 )
 
 from inference.backends.base import BackendError, LoadTarget
-from inference.backends.text import TextModelBackend, mean_pool, softmax_scores, tokenized_batches
+from inference.backends.text import TextModelBackend, length_grouped_rows, mean_pool, softmax_scores
 
 # Chosen by measurement with the bundled MiniLM on 35 hand-written texts
 # (20 plain, 15 ambiguous; 2-5 labels each). The template beat the bare label
@@ -71,15 +71,12 @@ class SentenceEncoderBackend(TextModelBackend):
     @torch.inference_mode()
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         """Embeddings of ``texts`` as a (len(texts), dim) float32 tensor of unit rows."""
-        chunks: list[torch.Tensor] = []
-        for batch in tokenized_batches(self.tokenizer, texts, batch_size=self.batch_size,
-                                       max_length=self.max_length, device=self.target.device):
-            hidden = self.model(**batch).last_hidden_state
-            pooled = mean_pool(hidden, batch["attention_mask"])
-            chunks.append(torch.nn.functional.normalize(pooled, p=2, dim=-1).cpu())
-        if not chunks:
-            return torch.empty(0, 0)
-        return torch.cat(chunks)
+        def run(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            pooled = mean_pool(self.model(**batch).last_hidden_state, batch["attention_mask"])
+            return torch.nn.functional.normalize(pooled, p=2, dim=-1)
+
+        return length_grouped_rows(self.tokenizer, texts, batch_size=self.batch_size, max_length=self.max_length,
+                                   device=self.target.device, run=run)
 
     def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
         """One L2-normalised embedding per text."""

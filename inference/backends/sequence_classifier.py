@@ -35,7 +35,7 @@ from transformers import (
 
 from inference.backends.base import BackendError, LoadTarget
 from inference.backends.sentence_encoder import DEFAULT_BATCH_SIZE
-from inference.backends.text import TextModelBackend, mean_pool, tokenized_batches
+from inference.backends.text import TextModelBackend, length_grouped_rows, mean_pool
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -111,14 +111,10 @@ class SequenceClassifierBackend(TextModelBackend):
     @torch.inference_mode()
     def emotion_scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Per text, the probability of every label (sigmoid if multi-label, else softmax)."""
-        results: list[dict[str, float]] = []
-        for batch in tokenized_batches(self.tokenizer, texts, batch_size=self.batch_size,
-                                       max_length=self.max_length, device=self.target.device):
-            logits = self._logits(dict(batch)).to(torch.float32)
-            if self.multi_label:
-                probabilities = torch.sigmoid(logits)
-            else:
-                probabilities = torch.softmax(logits, dim=-1)
-            for row in probabilities.cpu().tolist():
-                results.append(dict(zip(self.labels, row, strict=True)))
-        return results
+        def run(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            logits = self._logits(batch).to(torch.float32)
+            return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+
+        probabilities = length_grouped_rows(self.tokenizer, texts, batch_size=self.batch_size,
+                                            max_length=self.max_length, device=self.target.device, run=run)
+        return [dict(zip(self.labels, row, strict=True)) for row in probabilities.tolist()]
