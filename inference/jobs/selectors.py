@@ -38,11 +38,13 @@ def model_resolve_key(*, key: str, owner_id: int) -> ModelSpec | None:
 def jobs_in_flight(*, user: AbstractBaseUser) -> int:
     """The user's jobs that hold a worker or a place in a queue: queued, running, and cancelled while
     running until their worker lets go of them (while its heartbeat is fresh)."""
+    # The plain ``status IN (...)`` beside the OR lets the database seek the (owner, status) index; with
+    # the OR alone SQLite read every job the user ever had (1.8 ms a request at 900 jobs, growing).
     return InferenceJob.objects.filter(
         Q(status__in=ACTIVE_STATUSES)
         | Q(status=JobStatus.CANCELLED, started_at__isnull=False, released_at__isnull=True,
             heartbeat_at__gte=heartbeat_stale_before()),
-        owner=user).count()
+        owner=user, status__in=(*ACTIVE_STATUSES, JobStatus.CANCELLED)).count()
 
 
 def model_list(*, user: AbstractBaseUser | None, kind: str | None = None) -> list[ModelSpec]:
