@@ -264,6 +264,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "inference.models.JobStatus", "HealthStatusEnum": ["ok", "failing"]},
 }
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
+# Seconds an API key's row is reused by a web process before it is read again (api/authentication.py):
+# a key revoked elsewhere stops within this time; 0 reads it on every request.
+API_KEY_CACHE_S = env.float("API_KEY_CACHE_S", default=1.0)
 
 # Celery: the broker is Redis; the database row is the source of truth for a
 # job, so task results are not stored.

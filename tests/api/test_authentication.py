@@ -59,3 +59,32 @@ def test_unknown_api_path_is_json_404(api_client):
     response = api_client.get("/api/no-such-thing")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_key_revoked_here_stops_at_once(issued_key):
+    """The web process reuses a key's row for a second; a revoke (or rotate) in this process forgets it."""
+    client = APIClient()
+    assert client.get("/api/me", HTTP_X_API_KEY=issued_key.plaintext).status_code == 200
+    api_key_revoke(api_key=issued_key.api_key)
+    assert client.get("/api/me", HTTP_X_API_KEY=issued_key.plaintext).status_code == 401
+
+
+def test_an_owner_deactivated_here_is_refused_at_once(issued_key):
+    client = APIClient()
+    assert client.get("/api/me", HTTP_X_API_KEY=issued_key.plaintext).status_code == 200
+    owner = issued_key.api_key.user
+    owner.is_active = False
+    owner.save()
+    assert client.get("/api/me", HTTP_X_API_KEY=issued_key.plaintext).status_code == 401
+
+
+def test_a_key_revoked_by_another_process_stops_within_the_cache_time(issued_key, settings):
+    import time
+
+    settings.API_KEY_CACHE_S = 0.5
+    client = APIClient()
+    assert client.get("/api/me", HTTP_X_API_KEY=issued_key.plaintext).status_code == 200
+    # Another web process (or the admin's bulk action) revokes it: no signal reaches this one.
+    UserAPIKey.objects.filter(pk=issued_key.api_key.pk).update(revoked=True, revoked_at=timezone.now())
+    time.sleep(0.6)
+    assert client.get("/api/me", HTTP_X_API_KEY=issued_key.plaintext).status_code == 401
