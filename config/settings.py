@@ -283,6 +283,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 JOB_SOFT_TIME_LIMIT_S = env.int("JOB_SOFT_TIME_LIMIT_S", default=120)
 JOB_HARD_TIME_LIMIT_S = env.int("JOB_HARD_TIME_LIMIT_S", default=150)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+# A job claimed again after its worker died runs in a child process of the worker's own (threads pool), so a
+# job that kills its process (a poison input) fails alone after its attempts (inference/jobs/quarantine.py).
+JOB_ISOLATE_RETRIES = env.bool("JOB_ISOLATE_RETRIES", default=True)
 JOB_SWEEP_INTERVAL_S = env.int("JOB_SWEEP_INTERVAL_S", default=30)
 JOB_QUEUED_TIMEOUT_S = env.int("JOB_QUEUED_TIMEOUT_S", default=3600)
 JOB_RESEND_AFTER_S = env.int("JOB_RESEND_AFTER_S", default=600)

@@ -24,6 +24,7 @@ from django.db import close_old_connections
 from .catalog import catalog_get
 from .jobs import jobs_hand_back
 from .jobs.events import broker_persistence
+from .jobs.quarantine import quarantine_enable, quarantine_stop
 from .metrics import process_dead
 from .registry import FAMILIES, backend_class
 from .runtime import running
@@ -65,6 +66,16 @@ def runtime_import() -> None:
                 time.perf_counter() - started)
 
 
+def quarantine_import() -> None:
+    """A worker's quarantine child (``inference.jobs.quarantine``) starts with torch and this worker's thread
+    count. It runs one job at a time on one thread, so the rest is imported when its first job needs it, and a
+    retried job does not wait for every model family to import."""
+    import torch  # lazily, as every torch import
+
+    if settings.TORCH_THREADS:
+        torch.set_num_threads(settings.TORCH_THREADS)
+
+
 def broker_persistence_warn() -> None:
     """Log a warning when the broker Redis keeps nothing on disk (queued jobs lost on a restart)."""
     mode, message = broker_persistence(settings.CELERY_BROKER_URL)
@@ -99,7 +110,12 @@ def preload_in_solo_or_threads(sender=None, **_: object) -> None:
     pool = type(getattr(sender, "pool", None)).__module__
     if "prefork" in pool:
         return
-    gather_window_set("thread" in pool)  # solo runs one job at a time: nothing to gather
+    threads = "thread" in pool
+    gather_window_set(threads)  # solo runs one job at a time: nothing to gather
+    # Many jobs at once in this process: a job retried after its worker died runs in a child process of its own
+    # (prefork and solo run one job per process, which a job that kills its process takes down alone anyway).
+    quarantine_enable(enabled=threads and settings.JOB_ISOLATE_RETRIES,
+                      initializer=f"{__name__}.{quarantine_import.__name__}")
     runtime_import()
     _preload()
 
@@ -125,6 +141,7 @@ def hand_back_running_jobs(**_: object) -> None:
     goes back to its queue (the attempt not counted), so a warm shutdown ends in seconds and loses
     nothing. Jobs of pool children (prefork) are not seen here; they finish or the sweeper finds them."""
     running.stopping.set()
+    quarantine_stop()  # a retried job running in its own process stops too
 
     def hand_back() -> None:
         try:

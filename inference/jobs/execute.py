@@ -1,8 +1,9 @@
-"""Running jobs on a worker: claim, execute, record the outcome, publish it.
+"""Running jobs on a worker: claim, execute, record the outcome (``outcomes``), publish it.
 
 A job is claimed with a conditional update, so a message delivered twice never
 runs a job twice; an outcome is written only while the job is still running
-under that claim.
+under that claim. A job claimed again after its worker died runs in a process
+of its own (``quarantine``).
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from concurrent.futures import Future
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -31,32 +32,12 @@ from ..registry import kind_get
 from ..runtime.running import claim_tracked, jobs_tracked, stopping
 from . import events
 from .control import BatchControl
+from .outcomes import DB_ERRORS, db_retried, jobs_finish, jobs_release
+from .quarantine import job_isolate
 from .recovery import job_requeue_or_fail, jobs_hand_back
 from .selectors import model_resolve, model_resolve_key
 
 logger = logging.getLogger(__name__)
-
-
-def _ms(delta: timedelta) -> int:
-    return max(0, int(delta.total_seconds() * 1000))
-
-
-def _db_retried(operation, what: str):
-    """Run ``operation`` (a database write), retrying a transient database error with a short backoff.
-
-    Bounded by ``JOB_DB_RETRIES``; the last error is raised (the Celery task retries its message, or the
-    sweeper finds the job by its stale heartbeat), never swallowed.
-    """
-    for attempt in range(settings.JOB_DB_RETRIES + 1):
-        try:
-            return operation()
-        except DB_ERRORS as exc:
-            if attempt >= settings.JOB_DB_RETRIES or connection.in_atomic_block:
-                raise
-            logger.warning("%s: database error (%s), retrying", what, exc)
-            close_old_connections()
-            time.sleep(min(2.0, 0.1 * 2 ** attempt))
-    raise AssertionError("unreachable")
 
 
 def job_claim(*, job_id: UUID | str) -> InferenceJob | None:
@@ -85,7 +66,7 @@ def job_claim_batch(*, job_ids: Sequence[UUID | str], now: datetime | None = Non
         return list(InferenceJob.objects.select_related("owner").filter(
             id__in=job_ids, status=JobStatus.RUNNING, started_at=now))
 
-    rows = _db_retried(claim, "claiming jobs")
+    rows = db_retried(claim, "claiming jobs")
     by_id = {str(job.id): job for job in rows}
     return [by_id[str(job_id)] for job_id in dict.fromkeys(job_ids) if str(job_id) in by_id]
 
@@ -130,125 +111,6 @@ def _execute_timed(jobs: Sequence[InferenceJob], **context: Any) -> tuple[list[I
     return results, int((time.perf_counter() - loaded) * 1000), int((loaded - started) * 1000)
 
 
-def _outcome_fields(job: InferenceJob, result: ItemResult, compute_ms: int, load_ms: int, batch_size: int,
-                    now: datetime) -> dict[str, Any]:
-    started = job.started_at or now
-    failed = result.error is not None
-    return {
-        "status": JobStatus.FAILED if failed else JobStatus.SUCCEEDED,
-        "output": None if failed else result.output,
-        "error": result.error if failed else "",
-        "finished_at": now,
-        "released_at": now,
-        "compute_ms": compute_ms,
-        "load_ms": load_ms,
-        "queue_ms": _ms(started - job.created_at),
-        "batch_size": batch_size,
-        "prompt_tokens": result.prompt_tokens,
-        "completion_tokens": result.completion_tokens,
-        "finish_reasons": result.finish_reasons,
-    }
-
-
-_OUTCOME_COLUMNS = ("status", "output", "error", "finished_at", "released_at", "compute_ms", "load_ms", "queue_ms",
-                    "batch_size", "prompt_tokens", "completion_tokens", "finish_reasons")
-_RELEASE_COLUMNS = ("released_at", "compute_ms", "load_ms", "batch_size")
-
-
-def _rows_update(jobs: Sequence[InferenceJob], values: Sequence[dict[str, Any]], columns: Sequence[str],
-                 status: str, extra_where: str = "") -> int:
-    """One parametrised UPDATE run for every job (``executemany``), each only while the job has ``status``
-    under its claim (same ``started_at``); returns the rows updated.
-
-    The batch's hot path: the ORM would compile one UPDATE per job. Values go
-    through the fields' own conversions, so SQLite and PostgreSQL store what
-    the ORM would.
-    """
-    meta = InferenceJob._meta
-    quote = connection.ops.quote_name
-    fields = [meta.get_field(name) for name in columns]
-    id_field, status_field, started_field = (meta.get_field(name) for name in ("id", "status", "started_at"))
-    sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} "
-           f"WHERE {quote(id_field.column)} = %s AND {quote(status_field.column)} = %s "
-           f"AND {quote(started_field.column)} = %s{extra_where}")
-    rows = [
-        [f.get_db_prep_save(value[f.name], connection) for f in fields]
-        + [id_field.get_db_prep_value(job.id, connection), status,
-           started_field.get_db_prep_value(job.started_at, connection)]
-        for job, value in zip(jobs, values, strict=True)
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-        return cursor.rowcount
-
-
-def _outcomes_write(jobs: Sequence[InferenceJob], outcomes: Sequence[dict[str, Any]]) -> list[bool]:
-    """Write each job's outcome while it is still running under its claim; returns which rows took it.
-
-    A job cancelled while it ran keeps its cancelled status, and gets the
-    compute time it used (it counts against the allowance) and its release.
-    """
-    updated = _rows_update(jobs, outcomes, _OUTCOME_COLUMNS, JobStatus.RUNNING.value)
-    if updated == len(jobs):
-        return [True] * len(jobs)
-    # Some jobs were cancelled (or re-queued by the sweeper) meanwhile: find which rows took this outcome.
-    finished_at = outcomes[0]["finished_at"]
-    took = {str(pk) for pk in InferenceJob.objects.filter(
-        id__in=[job.id for job in jobs], finished_at=finished_at,
-        status__in=(JobStatus.SUCCEEDED, JobStatus.FAILED)).values_list("id", flat=True)}
-    recorded = [str(job.id) in took for job in jobs]
-    others = [(job, outcome) for job, outcome, done in zip(jobs, outcomes, recorded, strict=True) if not done]
-    _rows_update([job for job, _ in others], [outcome for _, outcome in others], _RELEASE_COLUMNS,
-                 JobStatus.CANCELLED.value, f" AND {connection.ops.quote_name('released_at')} IS NULL")
-    return recorded
-
-
-def jobs_release(*, jobs: Sequence[InferenceJob], compute_ms: Sequence[int], load_ms: int = 0) -> None:
-    """A worker lets go of jobs it will not record an outcome for: those cancelled meanwhile get their
-    compute time and free their in-flight slot."""
-    now = timezone.now()
-    values = [{"released_at": now, "compute_ms": ms, "load_ms": load_ms, "batch_size": len(jobs)}
-              for ms in compute_ms]
-    _db_retried(lambda: _rows_update(jobs, values, _RELEASE_COLUMNS, JobStatus.CANCELLED.value,
-                                     f" AND {connection.ops.quote_name('released_at')} IS NULL"),
-                "releasing jobs")
-
-
-def _done_result(job: InferenceJob) -> dict[str, Any]:
-    return {"output": job.output, "error": job.error, "model_id": job.model_id, "task_kind": job.task_kind,
-            "queue_ms": job.queue_ms, "compute_ms": job.compute_ms, "load_ms": job.load_ms,
-            "batch_size": job.batch_size, "prompt_tokens": job.prompt_tokens,
-            "completion_tokens": job.completion_tokens, "finish_reasons": job.finish_reasons}
-
-
-def jobs_finish(*, jobs: Sequence[InferenceJob], results: Sequence[ItemResult], compute_ms: Sequence[int],
-                batch_size: int, load_ms: int = 0) -> list[bool]:
-    """Record the outcomes of a batch in one transaction, then publish each job's done event.
-
-    Each row is updated only while it is still running under this claim (same
-    ``started_at``): a job cancelled meanwhile, or re-queued by the sweeper and
-    claimed again, keeps its newer state and this outcome is dropped (a
-    cancelled job still gets its compute time). A transient database error is
-    retried (``JOB_DB_RETRIES``).
-    """
-    now = timezone.now()
-    outcomes = [_outcome_fields(job, result, ms, load_ms, batch_size, now)
-                for job, result, ms in zip(jobs, results, compute_ms, strict=True)]
-
-    def write() -> list[bool]:
-        with transaction.atomic():
-            return _outcomes_write(jobs, outcomes)
-
-    recorded = _db_retried(write, "recording outcomes")
-    for job, outcome, done in zip(jobs, outcomes, recorded, strict=True):
-        if done:
-            for name, value in outcome.items():
-                setattr(job, name, value)
-    metrics.jobs_ended(jobs=[job for job, done in zip(jobs, recorded, strict=True) if done])
-    # The done message carries the outcome, so a waiting request answers without reading the row.
-    events.publish_many([(job.id, "done", {"status": job.status, "result": _done_result(job)})
-                         for job, done in zip(jobs, recorded, strict=True) if done])
-    return recorded
 
 
 def _deadline_message() -> str:
@@ -331,8 +193,8 @@ def _run_batch(jobs: list[InferenceJob], **context: Any) -> tuple[list[ItemResul
     return results, [batch_ms // len(jobs)] * len(jobs), load_ms, len(jobs)
 
 
-def jobs_run(*, job_ids: Sequence[UUID | str], **context: Any) -> list[InferenceJob]:
-    """Claim, execute and record a batch of jobs of one kind and model; returns the jobs claimed.
+def jobs_run(*, job_ids: Sequence[UUID | str], **context: Any) -> dict[str, Future]:
+    """Claim, execute and record a batch of jobs of one kind and model; returns the jobs it handed on.
 
     One claim UPDATE, one ``kind.run`` (one forward pass where the backend
     allows it), one transaction for the outcomes. Each job gets its own
@@ -341,27 +203,33 @@ def jobs_run(*, job_ids: Sequence[UUID | str], **context: Any) -> list[Inference
     If the batched run raises, the jobs run again one by one, so only the job
     whose input is bad fails. Jobs of different exact models (owners,
     versions) or kinds never share a run, whatever batch they arrived in.
-    A job claimed for its second time or later runs alone (its last worker died).
+    A job claimed for its second time or later (its last worker died) runs alone, in this process's
+    quarantine where there is one (``quarantine``): the returned futures, by job id, resolve once those
+    jobs' outcomes are recorded.
     """
     now = timezone.now()
+    handed: dict[str, Future] = {}
     with claim_tracked(job_ids, now):  # a shutdown from here on hands back what this claim takes
         jobs = job_claim_batch(job_ids=job_ids, now=now)
         if jobs and stopping.is_set():  # the worker began to stop meanwhile: run nothing
             jobs_hand_back(jobs={str(job.id): job.started_at for job in jobs})
-            return jobs
+            return handed
         groups: dict[tuple[str, str], list[InferenceJob]] = {}
         for job in jobs:
             groups.setdefault((job.model_identity, job.task_kind), []).append(job)
         for group in groups.values():
             # A job on its second attempt or later lost its worker last time (a crash, an OOM kill, a poison
-            # input): it runs alone, so a job that kills its process fails by itself after its attempts and
-            # cannot take the jobs it was batched with down again and again.
+            # input): it runs alone, in a process of its own where it can, so a job that kills its process
+            # fails by itself after its attempts and takes no other job down with it again.
             for job in [job for job in group if job.attempts > 1]:
-                _run_claimed([job], **context)
+                if (isolated := job_isolate(job=job, run=_run_one)) is not None:
+                    handed[str(job.id)] = isolated
+                else:
+                    _run_claimed([job], **context)
             fresh = [job for job in group if job.attempts <= 1]
             if fresh:
                 _run_claimed(fresh, **context)
-    return jobs
+    return handed
 
 
 def job_run(*, job_id: UUID | str) -> InferenceJob | None:
@@ -375,9 +243,17 @@ def job_run(*, job_id: UUID | str) -> InferenceJob | None:
         if stopping.is_set():
             jobs_hand_back(jobs={str(job.id): job.started_at})
             return job
-        context = {"on_text": job_stream_callback(job)} if job.input.get("stream") else {}
-        _run_claimed([job], **context)
+        isolated = job_isolate(job=job, run=_run_one) if job.attempts > 1 else None
+        if isolated is not None:
+            isolated.result()  # its outcome is recorded by its own process
+        else:
+            _run_one(job)
     return job
+
+
+def _run_one(job: InferenceJob) -> None:
+    """Run one claimed job on its own, streaming if it asked to (here, or in the quarantine's process)."""
+    _run_claimed([job], **({"on_text": job_stream_callback(job)} if job.input.get("stream") else {}))
 
 
 def _user_message(exc: Exception) -> str:
@@ -387,9 +263,7 @@ def _user_message(exc: Exception) -> str:
     return f"The model could not run this input: {text}"
 
 
-# Database errors that a retry may get past (a dropped connection, a lock timeout), and with Redis's
-# the errors that re-queue a job rather than fail it.
-DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+# With Redis's, the database errors (``outcomes.DB_ERRORS``) are those that re-queue a job rather than fail it.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*DB_ERRORS, redis.ConnectionError, redis.TimeoutError)
 
 

@@ -28,13 +28,19 @@ def job_requeue_or_fail(*, job: InferenceJob, reason: str) -> str:
                 job_enqueue(job=job)
                 return "requeued"
         return "unchanged"
-    message = f"The job failed after {job.attempts} attempts: {reason}."
+    failed = job_fail(job=job, error=f"The job failed after {job.attempts} attempts: {reason}.")
+    return "failed" if failed else "unchanged"
+
+
+def job_fail(*, job: InferenceJob, error: str) -> bool:
+    """Fail a running job with ``error``, only while it is still running under its claim; False otherwise."""
     now = timezone.now()
-    if running.update(status=JobStatus.FAILED, error=message, finished_at=now, released_at=now):
+    if InferenceJob.objects.filter(id=job.id, status=JobStatus.RUNNING, started_at=job.started_at).update(
+            status=JobStatus.FAILED, error=error, finished_at=now, released_at=now):
         metrics.job_ended(job=job, status=JobStatus.FAILED)
         events.publish(job.id, "done", status=JobStatus.FAILED)
-        return "failed"
-    return "unchanged"
+        return True
+    return False
 
 
 def job_cancel(*, job: InferenceJob) -> InferenceJob:

@@ -13,6 +13,9 @@ worker, so a lone job does not wait) or until ``BATCH_MAX_SIZE`` jobs, and calls
 batcher knows no job services): one claim UPDATE, one ``kind.run``, one
 transaction for the outcomes. Jobs that arrive while a batch runs wait for
 the next one, so under load the batches fill themselves without waiting.
+``run_batch`` may hand some jobs on instead of running them (a job retried
+after its worker died runs in a process of its own): it returns their futures
+by job id, and their ``run_job`` waits for those too.
 
 With the prefork or solo pools a process runs one job at a time: there is
 nothing to gather, so ``gather_window_set(0)`` (see ``inference/signals.py``)
@@ -28,7 +31,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future
 
 from celery.worker import state
@@ -118,19 +121,21 @@ class Batcher:
                         return
                 continue
             close_old_connections()
+            handed: object = None
             try:
                 if running.stopping.is_set():  # the worker is stopping: claim nothing, give the jobs back
                     self.resend(job_ids=[job_id for job_id, _ in batch])
                 else:
                     with model_lock(self.key[0]):
-                        self.run_batch(job_ids=[job_id for job_id, _ in batch])
+                        handed = self.run_batch(job_ids=[job_id for job_id, _ in batch])
             except BaseException as exc:  # the futures must resolve whatever happens
                 logger.exception("batch %s of %d jobs failed", self.key[:2], len(batch))
                 for _, future in batch:
                     future.set_exception(exc)
             else:
-                for _, future in batch:
-                    future.set_result(None)
+                running_on = handed if isinstance(handed, Mapping) else {}  # job id -> Future, run elsewhere
+                for job_id, future in batch:
+                    future.set_result(running_on.get(job_id))
 
 
 def _in_flight() -> int:
@@ -189,5 +194,7 @@ def job_run_batched(*, job_id: str, route: list, run_one: JobsCall, run_batch: J
         with model_lock(model_key):
             run_one(job_id=job_id)
         return
-    job_submit_to_batch(job_id=str(job_id), key=(model_key, task_kind, extra), run_batch=run_batch, resend=resend,
-                        cost=cost).result()
+    handed = job_submit_to_batch(job_id=str(job_id), key=(model_key, task_kind, extra), run_batch=run_batch,
+                                 resend=resend, cost=cost).result()
+    if isinstance(handed, Future):  # the batch handed the job on (to a process of its own): wait for it too
+        handed.result()

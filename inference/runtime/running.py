@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _jobs: dict[str, datetime] = {}  # job id -> its claim's started_at
+_holds: Counter[str] = Counter()  # job id -> how many blocks track it under that claim
 _builds: dict[int, datetime] = {}  # version id -> its claim's build_started_at
 stopping = threading.Event()  # set when the worker begins to shut down
 _heartbeat: threading.Thread | None = None
@@ -34,32 +36,44 @@ _heartbeat: threading.Thread | None = None
 @contextmanager
 def jobs_tracked(jobs: Sequence) -> Iterator[None]:
     """Track claimed jobs (heartbeats, shutdown hand-back) while the block runs them."""
-    with _lock:
-        for job in jobs:
-            _jobs[str(job.id)] = job.started_at
+    held = [(str(job.id), job.started_at) for job in jobs]
+    _hold(held)
     try:
         yield
     finally:
-        with _lock:
-            for job in jobs:
-                if _jobs.get(str(job.id)) == job.started_at:
-                    del _jobs[str(job.id)]
+        _let_go(held)
 
 
 @contextmanager
 def claim_tracked(job_ids: Sequence, started_at: datetime) -> Iterator[None]:
     """Track jobs from just before their claim (by the claim's timestamp), so a shutdown between the
     claim and the run still hands them back: the hand-back only moves rows this claim took."""
-    with _lock:
-        for job_id in job_ids:
-            _jobs[str(job_id)] = started_at
+    held = [(str(job_id), started_at) for job_id in job_ids]
+    _hold(held)
     try:
         yield
     finally:
-        with _lock:
-            for job_id in job_ids:
-                if _jobs.get(str(job_id)) == started_at:
-                    del _jobs[str(job_id)]
+        _let_go(held)
+
+
+def _hold(held: Sequence[tuple[str, datetime]]) -> None:
+    """Track each (job id, claim) once more: a job stays tracked until every block holding it has ended (the
+    claim's, the run's, the quarantine's while a retried job waits for its child process)."""
+    with _lock:
+        for job_id, started_at in held:
+            if _jobs.get(job_id) == started_at:
+                _holds[job_id] += 1
+            else:  # a newer claim of the job replaces an older one
+                _jobs[job_id], _holds[job_id] = started_at, 1
+
+
+def _let_go(held: Sequence[tuple[str, datetime]]) -> None:
+    with _lock:
+        for job_id, started_at in held:
+            if _jobs.get(job_id) == started_at:
+                _holds[job_id] -= 1
+                if _holds[job_id] <= 0:
+                    del _jobs[job_id], _holds[job_id]
 
 
 @contextmanager

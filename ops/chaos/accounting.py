@@ -62,7 +62,7 @@ def runs_read(path: Path) -> dict[str, list[Run]]:
             run = Run(job_id, attempt, pid, when)
             runs.setdefault(job_id, []).append(run)
             open_runs[key] = run
-        elif event == "end" and key in open_runs:
+        elif event in ("end", "died") and key in open_runs:  # died: a worker's child process, seen by it
             open_runs.pop(key).end = when
     return runs
 

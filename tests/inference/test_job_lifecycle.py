@@ -177,3 +177,76 @@ def test_a_database_connection_lost_mid_job_is_retried_not_forgotten(own_worker,
     assert (job.status, job.attempts, job.output) == (JobStatus.SUCCEEDED, 1, {"output": "survives"})
     # The worker goes on serving.
     assert wait_for_job(submit(user, "echo", None, text="after").id).status == JobStatus.SUCCEEDED
+
+
+def _run_starts(path) -> list[tuple[str, int]]:
+    """(job id, pid) of each run the run log saw start."""
+    lines = [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+    return [(job_id, int(pid)) for event, job_id, _attempt, pid, _t in lines if event == "start"]
+
+
+def as_if_their_worker_died(jobs: list[InferenceJob]) -> None:
+    """Queued again after their worker died running them: one attempt counted (what the sweeper leaves)."""
+    InferenceJob.objects.filter(id__in=[job.id for job in jobs]).update(attempts=1)
+
+
+def test_retried_jobs_in_their_own_process_still_end_once_cancelled_or_past_their_deadline(own_worker, user,
+                                                                                            tmp_path):
+    """A job claimed again after its worker died runs in the worker's child process (one at a time); cancelled
+    while it runs, cancelled while it waits its turn, or past its deadline, each ends once, with its reason."""
+    from inference.jobs.selectors import jobs_in_flight
+
+    run_log = tmp_path / "runs.log"
+    jobs = [submit(user, "echo", None, text=f"retried {i}", sleep_ms=120_000) for i in range(3)]
+    as_if_their_worker_died(jobs)
+    worker = own_worker("quarantined", JOB_SOFT_TIME_LIMIT_S="25", JOB_RUN_LOG=str(run_log))
+    first = wait_for(lambda: _run_starts(run_log), timeout=120, what="the first retried job starting")[0]
+    running = next(job for job in jobs if str(job.id) == first[0])
+    waiting, slow = (job for job in jobs if job.id != running.id)
+    assert first[1] != worker.process.pid  # it runs in a process of its own
+    job_cancel(job=waiting)  # its turn has not come: it never runs
+    time.sleep(0.5)
+    job_cancel(job=running)  # stops between two of its sleeps, in the child process
+    slow = wait_for_job(slow.id, timeout=120)
+    assert slow.status == JobStatus.FAILED and "longer than the limit of 25 s" in slow.error
+    assert slow.attempts == 2 and slow.released_at is not None
+    running = wait_for(lambda: InferenceJob.objects.filter(id=running.id, released_at__isnull=False).first(),
+                       what="the cancelled job's release")
+    assert (running.status, running.output, running.attempts) == (JobStatus.CANCELLED, None, 2)
+    assert running.compute_ms > 0  # what it used is charged
+    waiting = InferenceJob.objects.get(id=waiting.id)
+    assert waiting.status == JobStatus.CANCELLED and waiting.released_at is not None
+    starts = [job_id for job_id, _pid in _run_starts(run_log)]
+    assert sorted(starts) == sorted([str(running.id), str(slow.id)])  # each ran once, the waiting one never
+    assert jobs_in_flight(user=user) == 0
+
+
+def test_a_retried_job_that_outlives_the_hard_limit_is_killed_and_fails(own_worker, user):
+    """The soft deadline is the job's own to notice; a child process still busy after JOB_HARD_TIME_LIMIT_S
+    is killed, and its job fails with that reason (the worker's next retried job gets a new child)."""
+    stuck, after = submit(user, "echo", None, text="stuck", sleep_ms=60_000), submit(user, "echo", None, text="next")
+    as_if_their_worker_died([stuck, after])
+    own_worker("hard-limit", JOB_SOFT_TIME_LIMIT_S="120", JOB_HARD_TIME_LIMIT_S="5")
+    stuck = wait_for_job(stuck.id, timeout=120)
+    assert stuck.status == JobStatus.FAILED
+    assert stuck.error == "The job took longer than the limit of 5 s and was stopped (JOB_HARD_TIME_LIMIT_S)."
+    after = wait_for_job(after.id, timeout=120)
+    assert (after.status, after.attempts, after.output) == (JobStatus.SUCCEEDED, 2, {"output": "next"})
+
+
+def test_a_stopping_worker_hands_back_the_retried_job_running_in_its_own_process(own_worker, user, tmp_path):
+    """A warm shutdown (SIGTERM to the worker's process group) is not a crash: the child process running a
+    retried job is stopped, and the job goes back to its queue without losing an attempt."""
+    run_log = tmp_path / "runs.log"
+    job = submit(user, "echo", None, text="handed back again", sleep_ms=8000)
+    as_if_their_worker_died([job])
+    doomed = own_worker("stopping-quarantine", JOB_RUN_LOG=str(run_log))
+    wait_for(lambda: _run_starts(run_log), timeout=120, what="the retried job starting in its own process")
+    stopped_at = time.monotonic()
+    doomed.stop()
+    assert time.monotonic() - stopped_at < 6  # it did not wait for the job's 8 s
+    back = InferenceJob.objects.get(id=job.id)
+    assert (back.status, back.attempts, back.started_at) == (JobStatus.QUEUED, 1, None)
+    own_worker("successor-quarantine")
+    job = wait_for_job(job.id, timeout=120)
+    assert (job.status, job.attempts, job.output) == (JobStatus.SUCCEEDED, 2, {"output": "handed back again"})

@@ -38,3 +38,13 @@ def test_the_run_log_is_read_into_runs(tmp_path):
     runs = runs_read(log)
     assert [(r.attempt, r.pid, r.start, r.end) for r in runs["a"]] == [(1, 7, 1.5, 2.5)]
     assert [(r.attempt, r.pid, r.start, r.end) for r in runs["b"]] == [(1, 7, 1.5, None), (2, 8, 9.0, 9.5)]
+
+
+def test_a_run_whose_quarantine_process_died_ends_at_its_died_line(tmp_path):
+    """A retried job's child process (inference.jobs.quarantine) dies unseen by any supervisor: its worker
+    writes ``died``, so the run ends there and the next attempt is a retry, not a job run twice."""
+    log = tmp_path / "runs.log"
+    log.write_text("start p 2 31 10.0\ndied p 2 31 10.5\nstart p 3 32 18.0\ndied p 3 32 18.2\n")
+    runs = runs_read(log)["p"]
+    assert [(r.attempt, r.pid, r.start, r.end) for r in runs] == [(2, 31, 10.0, 10.5), (3, 32, 18.0, 18.2)]
+    assert run_twice_check(runs, finished_at=18.3, death_time=no_deaths) == ""

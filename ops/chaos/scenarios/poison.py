@@ -1,6 +1,7 @@
-"""A poison job: an echo job with ``crash`` (only with ``ECHO_CRASH_ENABLED``) kills its worker in the middle
-of its forward pass, on every attempt. It fails with a reason after ``JOB_MAX_ATTEMPTS``; the jobs that were
-batched with it succeed (a retried job runs alone)."""
+"""A poison job: an echo job with ``crash`` (only with ``ECHO_CRASH_ENABLED``) kills the process running it in
+the middle of its forward pass, on every attempt. The first time that is its worker; a retried job runs alone in
+a child process of its worker (``inference.jobs.quarantine``), so later attempts kill only that child. It fails
+with a reason after ``JOB_MAX_ATTEMPTS``; the jobs that were batched with it, or in flight in its worker, succeed."""
 
 from __future__ import annotations
 
@@ -39,4 +40,5 @@ class PoisonJob(Scenario):
                      f"the poison job failed with a reason after {attempts} attempts"),
                     (len(mates) >= 1, "the poison job was batched with other jobs (the case under test)"),
                     (all(job.status == "succeeded" for job in jobs if job.id != poison.id),
-                     "every job batched with the poison job succeeded")])
+                     "every job batched with the poison job succeeded"),
+                    (len(deaths) == 1, "the poison job killed its worker once (its retries ran in a child process)")])
