@@ -374,6 +374,9 @@ MONTHLY_COMPUTE_SECONDS = env.int("MONTHLY_COMPUTE_SECONDS", default=1000)  # pe
 ALLOWANCE_CACHE_S = env.int("ALLOWANCE_CACHE_S", default=10)  # the month's sum is reused this long
 # Threads torch uses in a worker process (0: torch's default, one per core).
 TORCH_THREADS = env.int("TORCH_THREADS", default=0)
+# OpenMP's waiting in a worker (runworker sets OMP_WAIT_POLICY unless it is set): PASSIVE (sleep) or ACTIVE
+# (spin); "" leaves libgomp's default. See inference/management/commands/runworker.py for the figures.
+WORKER_OMP_WAIT_POLICY = env.str("WORKER_OMP_WAIT_POLICY", default="PASSIVE")
 
 # Uploaded models (MEDIA_ROOT/models/<user id>/<name>/v<N>/): the upload file, its entries, its unpacked size.
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=2_000_000_000)

@@ -17,6 +17,9 @@ worker started with ``--models`` consumes only those queues.
 
 from __future__ import annotations
 
+import os
+import sys
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -37,6 +40,24 @@ def worker_queues(model_ids: list[str] | None, *, control: bool) -> list[str]:
     return sorted(queues)
 
 
+def omp_wait_policy_set() -> None:
+    """Make torch's OpenMP threads sleep, not spin, while they wait (``WORKER_OMP_WAIT_POLICY``).
+
+    GNU OpenMP's threads spin between parallel regions by default. A worker shares its cores with
+    Celery's threads and, on a small host, the web server; a spinning thread then takes the core its
+    partner needs and each waits for the other at every step. Measured on 2 cores with one of them busy
+    (docs/perf/README.md): all-MiniLM-L6-v2 on 16 comments took 1,400 ms (52 core-ms a text) spinning,
+    142 ms (8.5) with PASSIVE; SmolLM2 generated 3.2 tokens/s spinning, 12.8 with PASSIVE. libgomp reads
+    the variable when torch is first imported, so it is set before that (an operator's own
+    OMP_WAIT_POLICY is kept).
+    """
+    policy = settings.WORKER_OMP_WAIT_POLICY
+    if policy and "OMP_WAIT_POLICY" not in os.environ:
+        if "torch" in sys.modules:  # pragma: no cover - a guard against an import moved earlier
+            raise CommandError("torch was imported before runworker could set OMP_WAIT_POLICY")
+        os.environ["OMP_WAIT_POLICY"] = policy
+
+
 class Command(BaseCommand):
     help = "Start a Celery worker serving the chosen models (all by default)."
 
@@ -53,6 +74,7 @@ class Command(BaseCommand):
         parser.add_argument("--preload", default="", help="Comma-separated model ids to load at start.")
 
     def handle(self, *args, **options):
+        omp_wait_policy_set()
         model_ids = [m.strip() for m in options["models"].split(",") if m.strip()] or None
         queues = worker_queues(model_ids, control=not options["no_control"])
         pool = options["pool"] or settings.WORKER_POOL
