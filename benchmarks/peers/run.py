@@ -43,24 +43,26 @@ from inference.catalog import catalog_get  # noqa: E402
 LEVELS = [int(x) for x in os.environ.get("PEERS_LEVELS", "1,8,32,64").split(",")]
 ROUNDS = int(os.environ.get("PEERS_ROUNDS", "3"))
 SECONDS = float(os.environ.get("PEERS_SECONDS", "15"))
-PROFILE = os.environ.get("PEERS_PROFILE", "") == "1"
+PROFILE = os.environ.get("PEERS_PROFILE", "")  # a name: flame graphs docs/perf/profiles/<name>-<process>-c32.svg
 DEV = Path(os.environ.get("PEERS_TEXTS", ROOT.parent / "shared" / "data" / "goemotions" / "dev.tsv"))
 
 
 def profilers(peer: Peer, level: int) -> list:
-    """``PEERS_PROFILE=1``: py-spy on each of Forwardpass's processes for one level (c32 a flame graph,
-    c64 collapsed stacks), saved under docs/perf/profiles/."""
+    """``PEERS_PROFILE=<name>``: py-spy on each of Forwardpass's processes in the first round, at c32 a
+    flame graph (docs/perf/profiles/<name>-<process>-c32.svg), at c64 collapsed stacks
+    (data/peers/profiles/, for reading with a script)."""
     import subprocess
 
     if not PROFILE or not isinstance(peer, Forwardpass) or level not in (32, 64):
         return []
-    out = ROOT / "docs" / "perf" / "profiles"
-    out.mkdir(parents=True, exist_ok=True)
     spy = str(Path(sys.executable).parent / "py-spy")
     running = []
     for role, pid in peer.roles().items():
-        fmt, ext = ("flamegraph", "svg") if level == 32 else ("raw", "txt")
-        path = out / f"{role}-c{level}.{ext}"
+        if level == 32:
+            fmt, path = "flamegraph", ROOT / "docs" / "perf" / "profiles" / f"{PROFILE}-{role}-c32.svg"
+        else:
+            fmt, path = "raw", Path(os.environ["DATA_DIR"]) / "profiles" / f"{PROFILE}-{role}-c64.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
         running.append(subprocess.Popen([spy, "record", "--native", "--pid", str(pid), "--rate", "50",
                                          "--duration", str(int(SECONDS)), "--format", fmt, "--output", str(path)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
