@@ -89,8 +89,21 @@ class JobCancelApi(ApiView):
         return Response(job_json(job, with_input=True))
 
 
+def _health_models() -> serializers.Field:
+    return serializers.DictField(
+        child=serializers.ChoiceField(choices=["warm", "cold"]), required=False,
+        help_text="Each installed catalog model by id: warm when a live worker has it loaded (its first request "
+                  "pays no load), cold otherwise (not a failure). Present when Redis answers.")
+
+
+def _health_workers() -> serializers.Field:
+    return serializers.IntegerField(required=False, min_value=0,
+                                    help_text="Live workers (they renew their report every few seconds). "
+                                              "Present when Redis answers.")
+
+
 class HealthApi(APIView):
-    """Readiness: the database and Redis answer (no key needed)."""
+    """Readiness: the database and Redis answer (no key needed); which models are warm."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -102,10 +115,14 @@ class HealthApi(APIView):
             "broker_persistence": serializers.ChoiceField(
                 choices=["aof", "rdb", "none", "unknown"], required=False,
                 help_text="How the broker Redis keeps queued jobs: none means a restart loses them (a warning)."),
+            "models": _health_models(),
+            "workers": _health_workers(),
             "warnings": serializers.ListField(child=serializers.CharField())}),
         (503, "application/json"): inline_serializer("HealthFailing", {
             "status": serializers.ChoiceField(choices=["ok", "failing"]),
             "checks": serializers.DictField(child=serializers.CharField()),
+            "models": _health_models(),
+            "workers": _health_workers(),
             "warnings": serializers.ListField(child=serializers.CharField())}),
     })
     def get(self, request: Request) -> Response:

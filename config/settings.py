@@ -350,8 +350,10 @@ MODELS_DIR = Path(env.str("MODELS_DIR", default=str(DATA_DIR / "models")))
 MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(DATA_DIR / "model-cache")))
 MODEL_CACHE_BUDGET_MB = env.int("MODEL_CACHE_BUDGET_MB", default=4096)
 INFERENCE_DEVICE = env.str("INFERENCE_DEVICE", default="auto")
-# Models a worker loads when it starts, so the first job is warm (comma-separated ids).
-WORKER_PRELOAD_MODELS = env.list("WORKER_PRELOAD_MODELS", default=[])
+# Models a worker loads (and runs one tiny input through) before it takes a job, so its first jobs are
+# warm (inference/jobs/warm.py): "served", every installed catalog model whose queue it consumes (the
+# default, also when empty); "none"; or comma-separated model ids ("served" among them adds those).
+WORKER_PRELOAD_MODELS = env.list("WORKER_PRELOAD_MODELS", default=["served"])
 
 # Inputs: image limits (bytes before decoding, pixels read from the header).
 MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=8_000_000)

@@ -1,17 +1,22 @@
 """Worker start-up, after the fork and before any pool thread runs a job or a build.
 
 Each worker process imports what its threads need once (``runtime_import``),
-reports a broker that keeps nothing on disk, then preloads chosen models.
+reports a broker that keeps nothing on disk, then warms up: loads the models it
+serves and runs one tiny input through each, before it takes a job, and
+publishes them as warm (``inference.jobs.warm``).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import socket
 import threading
 import time
+from typing import Any
 
 from celery.signals import (
+    worker_init,
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
@@ -21,10 +26,17 @@ from celery.signals import (
 from django.conf import settings
 from django.db import close_old_connections
 
-from .catalog import catalog_get
 from .jobs import jobs_hand_back
 from .jobs.events import broker_persistence
 from .jobs.quarantine import quarantine_enable, quarantine_stop
+from .jobs.warm import (
+    model_warm_up,
+    models_to_warm,
+    warm_pool_wait,
+    warm_publish,
+    warm_publish_start,
+    warm_publish_stop,
+)
 from .metrics import process_dead
 from .registry import FAMILIES, backend_class
 from .runtime import running
@@ -83,32 +95,56 @@ def broker_persistence_warn() -> None:
         logger.warning("%s", message)
 
 
-def _preload() -> None:
-    from .runtime.loading import backend_get  # lazily: the model cache imports torch (workers only)
+# The worker's hostname, queues and pool size, from worker_init (the main process, before the pool's
+# processes fork: they inherit it).
+_worker: dict[str, Any] = {}
+# A prefork worker's main process takes no message until its pool processes are warm, for at most this long.
+POOL_WARM_WAIT_S = 600.0
 
-    for model_id in settings.WORKER_PRELOAD_MODELS:
-        spec = catalog_get(model_id)
-        if spec is None or not spec.installed:
-            logger.warning("cannot preload %s: unknown or not installed", model_id)
-            continue
-        backend_get(spec)
+
+@worker_init.connect
+def worker_remember(sender=None, **_: object) -> None:
+    _worker.update(hostname=sender.hostname, queues=frozenset(sender.app.amqp.queues.consume_from),
+                   processes=sender.concurrency, started_at=time.time())
+
+
+def warm_up() -> None:
+    """Load and try the models this process serves (``inference.jobs.warm``), then publish them as warm."""
+    started = time.perf_counter()
+    specs = models_to_warm(wanted=settings.WORKER_PRELOAD_MODELS, queues=_worker.get("queues", ()))
+    warmed = []
+    for spec in specs:
+        if running.stopping.is_set():  # told to stop while warming up: stop soon, not after every model
+            break
+        if model_warm_up(spec):
+            warmed.append(spec.id)
+    warm_publish_start(hostname=_worker.get("hostname") or socket.gethostname())
+    logger.info("warm-up done in %.1f s: %s", time.perf_counter() - started, ", ".join(warmed) or "no models")
 
 
 @worker_process_init.connect
-def preload_in_child(**_: object) -> None:
+def warm_up_in_child(**_: object) -> None:
+    # A prefork child signals the main process that it is up only after this returns, so it is sent
+    # no job before its models are warm.
     gather_window_set(False)  # a prefork child runs one job at a time: nothing to gather
     runtime_import()
-    _preload()
+    warm_up()
 
 
 @worker_ready.connect
-def preload_in_solo_or_threads(sender=None, **_: object) -> None:
-    # prefork children import and preload in worker_process_init; the solo and
-    # threads pools run jobs in this process. ``sender`` is the worker's
-    # consumer; its event loop takes no message before this returns.
+def warm_up_in_solo_or_threads(sender=None, **_: object) -> None:
+    # The solo and threads pools run jobs in this process. ``sender`` is the worker's consumer: its event
+    # loop, which alone fetches messages from the broker, starts only after this returns
+    # (celery.worker.loops: consume(), on_ready(), then the loop), so no message is taken before the
+    # warm-up ends. Prefork: the children warm up (above); this process waits for them before its loop
+    # starts, so it reserves no message that a warm worker could have run.
     broker_persistence_warn()
     pool = type(getattr(sender, "pool", None)).__module__
     if "prefork" in pool:
+        hostname, processes = _worker.get("hostname") or "", _worker.get("processes") or 1
+        if not warm_pool_wait(hostname=hostname, processes=processes, since=_worker.get("started_at") or 0.0,
+                              timeout=POOL_WARM_WAIT_S):
+            logger.warning("the pool processes did not all report warm; taking jobs anyway")
         return
     threads = "thread" in pool
     gather_window_set(threads)  # solo runs one job at a time: nothing to gather
@@ -117,7 +153,7 @@ def preload_in_solo_or_threads(sender=None, **_: object) -> None:
     quarantine_enable(enabled=threads and settings.JOB_ISOLATE_RETRIES,
                       initializer=f"{__name__}.{quarantine_import.__name__}")
     runtime_import()
-    _preload()
+    warm_up()
 
 
 # --- running jobs: heartbeats, and the hand-back when the worker stops ------------------------------
@@ -125,14 +161,27 @@ def preload_in_solo_or_threads(sender=None, **_: object) -> None:
 
 @worker_process_init.connect
 def heartbeat_in_child(**_: object) -> None:
-    running.heartbeat_start()
+    running.heartbeat_start(also=warm_publish)
 
 
 @worker_ready.connect
 def heartbeat_in_main(sender=None, **_: object) -> None:
     if "prefork" in type(getattr(sender, "pool", None)).__module__:
         return  # the children beat for the jobs they run
-    running.heartbeat_start()
+    running.heartbeat_start(also=warm_publish)
+
+
+@worker_shutting_down.connect
+def warm_withdraw(**_: object) -> None:
+    """The worker stops taking jobs: its models are no longer warm (before the hand-back below)."""
+    thread = threading.Thread(target=warm_publish_stop, name="warm-withdraw")  # not on the interrupted main thread
+    thread.start()
+    thread.join(timeout=5)
+
+
+@worker_process_shutdown.connect
+def warm_withdraw_child(**_: object) -> None:
+    warm_publish_stop()
 
 
 @worker_shutting_down.connect

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: set up like run.sh, then run benchmarks/run.py on the bundled models
 # (BENCH_ONLY=web: benchmarks/web.py, the web process's CPU per request alone; BENCH_ONLY=overhead:
-# benchmarks/overhead.py, the worker's CPU per job without a model).
+# benchmarks/overhead.py, the worker's CPU per job without a model; BENCH_ONLY=first:
+# benchmarks/first_request.py, a worker's start and its first job).
 # It uses its own database (data/bench) and Redis database 14, starts its own
 # worker and web server on loopback, and stops them at the end.
 set -euo pipefail
@@ -39,4 +40,10 @@ import sys, redis
 redis.Redis.from_url(sys.argv[1]).flushdb()  # database 14: the benchmark's own queues only
 PY
 .venv/bin/python manage.py migrate --noinput -v 0
-.venv/bin/python "benchmarks/${BENCH_ONLY:-run}.py"
+case "${BENCH_ONLY:-}" in
+  web) script=web.py ;;
+  overhead) script=overhead.py ;;
+  first) script=first_request.py ;;
+  *) script=run.py ;;
+esac
+.venv/bin/python "benchmarks/$script"

@@ -63,8 +63,9 @@ stop() {
 trap 'stop 130' INT
 trap 'stop 143' TERM
 trap 'stop $?' EXIT
-# A set-up step in the background, waited for, so a signal is handled at once.
-step() { "$@" & fg_pid=$!; wait "$fg_pid"; fg_pid=""; }
+# A set-up step in the background, waited for, so a signal is handled at once. Its standard input is
+# run.sh's (a here-document's script), not the /dev/null bash gives a background command.
+step() { "$@" <&0 & fg_pid=$!; wait "$fg_pid"; fg_pid=""; }
 
 redis_pid="$(scripts/redis.sh --persist)"
 step .venv/bin/python manage.py migrate --noinput -v 0
@@ -83,6 +84,39 @@ for _ in range(150):
         break
     except Exception:
         time.sleep(0.2)
+PY
+# The worker loads its models before it takes a job: the URL is printed once they are warm (GET /api/health),
+# or after WARM_WAIT_S (120 s) with a warning, so the first requests do not pay the load.
+step .venv/bin/python - "$PORT" "${WARM_WAIT_S:-120}" "${pids[0]}" <<'PY'
+import json, os, sys, time, urllib.request
+port, bound, worker_pid = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+wanted = [m.strip() for m in os.environ.get("WORKER_PRELOAD_MODELS", "").split(",") if m.strip()]
+started = time.monotonic()
+print(f"Waiting for the worker to load its models (at most {bound:.0f} s)...", flush=True)
+cold, said = None, started
+while time.monotonic() - started < bound:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=3) as response:
+            report = json.load(response)
+    except Exception:  # 503 (the database or Redis not answering) or no answer yet: ask again
+        report = {}
+    models = report.get("models") or {}
+    # served (the default): every installed model; none: just a live worker; a list: the listed models
+    targets = [] if "none" in wanted else [m for m in models if not wanted or "served" in wanted or m in wanted]
+    cold = [m for m in targets if models[m] != "warm"]
+    if report.get("workers") and not cold:
+        print(f"Models warm ({time.monotonic() - started:.0f} s): {', '.join(targets) or 'none preloaded'}.")
+        sys.exit(0)
+    try:
+        os.kill(worker_pid, 0)
+    except OSError:
+        sys.exit(0)  # the worker stopped: run.sh says so and stops
+    if time.monotonic() - said >= 15:
+        said = time.monotonic()
+        print(f"  still loading: {', '.join(cold) if cold else 'the worker is starting'}", flush=True)
+    time.sleep(0.5)
+print(f"Warning: after {bound:.0f} s the worker has not reported "
+      f"{', '.join(cold) if cold else 'itself'} warm (see logs/worker.log); continuing.", file=sys.stderr)
 PY
 echo "URL: http://127.0.0.1:$PORT/"
 step .venv/bin/python manage.py demo_user

@@ -41,5 +41,8 @@ if "DATABASE_URL" in os.environ and _db != 15:
 # Conversions (SmolLM2's GGUF) are shared with `make run`: converted once per checkout.
 os.environ.setdefault("MODEL_CACHE_DIR", os.path.join(_root, "data", "model-cache"))
 os.environ["LOCAL_MODELS_FILE"] = os.path.join(os.environ["DATA_DIR"], "local-models.json")
+# The tests' workers load a model on its first job, as they did before warm start, unless a test asks
+# (WORKER_PRELOAD_MODELS): many tests restart the session worker, which serves every model.
+os.environ.setdefault("WORKER_PRELOAD_MODELS", "none")
 # Tiny models run faster on one thread than fighting over two cores.
 os.environ.setdefault("TORCH_THREADS", "1")

@@ -31,13 +31,16 @@ class Worker:
     """``python manage.py runworker`` in its own process group."""
 
     def __init__(self, *, name: str, models: str = "", pool: str = "prefork", concurrency: int = 1,
-                 extra_env: dict[str, str] | None = None, log_dir: Path | None = None) -> None:
+                 extra_env: dict[str, str | None] | None = None, log_dir: Path | None = None) -> None:
+        """``extra_env`` adds to this process's environment; a value of None removes the variable (the
+        worker then runs with the setting's default)."""
         self.name = name
         self.args = [sys.executable, "manage.py", "runworker", f"--pool={pool}", f"--concurrency={concurrency}",
                      f"--hostname={name}@%h", "--loglevel=INFO"]
         if models:
             self.args.append(f"--models={models}")
-        self.env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+        env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+        self.env = {key: value for key, value in env.items() if value is not None}
         log_dir = log_dir or Path(settings.DATA_DIR) / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"worker-{name}.log"

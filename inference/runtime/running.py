@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -106,7 +106,7 @@ def heartbeat_beat() -> None:
         ModelVersion.objects.filter(id__in=build_ids).update(build_heartbeat_at=now)
 
 
-def _heartbeat_loop() -> None:
+def _heartbeat_loop(also: Callable[[], None] | None) -> None:
     interval = max(0.1, settings.JOB_HEARTBEAT_INTERVAL_S)
     while not stopping.wait(interval):
         try:
@@ -116,15 +116,21 @@ def _heartbeat_loop() -> None:
             close_old_connections()
         finally:
             close_old_connections()
+        if also is not None:
+            try:
+                also()
+            except Exception:  # the next beat tries again
+                logger.warning("heartbeat: %s failed", getattr(also, "__name__", also), exc_info=True)
 
 
-def heartbeat_start() -> None:
-    """Start this process's heartbeat thread (once); workers call it at start-up."""
+def heartbeat_start(*, also: Callable[[], None] | None = None) -> None:
+    """Start this process's heartbeat thread (once); workers call it at start-up. ``also`` runs on every
+    beat too (the warm models' key, ``inference.jobs.warm.warm_publish``)."""
     global _heartbeat
     with _lock:
         if _heartbeat is not None and _heartbeat.is_alive():
             return
-        _heartbeat = threading.Thread(target=_heartbeat_loop, name="job-heartbeat", daemon=True)
+        _heartbeat = threading.Thread(target=_heartbeat_loop, args=(also,), name="job-heartbeat", daemon=True)
         _heartbeat.start()
 
 

@@ -43,3 +43,14 @@ def test_schema_documents_the_paginated_job_list():
     assert set(page["properties"]) == {"count", "next", "previous", "results"}
     names = {p["name"] for p in schema["paths"]["/api/jobs"]["get"]["parameters"]}
     assert {"limit", "offset", "status", "task"} <= names
+
+
+def test_schema_documents_the_health_report_with_its_warm_models():
+    schema = Client().get("/api/schema", HTTP_ACCEPT="application/json").json()
+    responses = schema["paths"]["/api/health"]["get"]["responses"]
+    for status in ("200", "503"):
+        ref = responses[status]["content"]["application/json"]["schema"]["$ref"]
+        properties = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
+        assert {"status", "checks", "models", "workers", "warnings"} <= set(properties)
+        assert properties["models"]["additionalProperties"]["enum"] == ["warm", "cold"]
+        assert properties["workers"]["type"] == "integer"

@@ -33,8 +33,15 @@ def test_health_answers_ok_without_a_key(broker):
     broker(appendonly=True)
     response = APIClient().get("/api/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"},
-                               "broker_persistence": "aof", "warnings": []}
+    body = response.json()
+    models, workers = body.pop("models"), body.pop("workers")
+    assert body == {"status": "ok", "checks": {"database": "ok", "redis": "ok"},
+                    "broker_persistence": "aof", "warnings": []}
+    # No worker runs here: every installed model is cold, and that is no failure.
+    from inference.catalog import catalog_models
+
+    assert models == {spec.id: "cold" for spec in catalog_models() if spec.installed and not spec.internal}
+    assert workers == 0
 
 
 def test_health_warns_when_the_broker_keeps_nothing_on_disk(broker):

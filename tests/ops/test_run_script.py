@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 
 from .redisserver import free_port
 
@@ -57,7 +58,7 @@ def _alive(pids) -> list[str]:
 def _stack_env(data_dir: Path, port: int, redis_port: int) -> dict[str, str]:
     # What tests/testenv.py set for this test run is not the stack's: it gets its own Redis and SQLite.
     dropped = {"REDIS_URL", "CELERY_BROKER_URL", "DATABASE_URL", "SECRET_KEY", "LOCAL_MODELS_FILE",
-               "DJANGO_SETTINGS_MODULE"}
+               "DJANGO_SETTINGS_MODULE", "WORKER_PRELOAD_MODELS"}
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(DATA_DIR=str(data_dir), PORT=str(port), RUN_REDIS_PORT=str(redis_port), WEB_WORKERS="1",
                PYTHONUNBUFFERED="1")
@@ -92,6 +93,14 @@ def test_sigterm_ends_every_process_run_sh_started_within_bounded_time(tmp_path)
     groups: set[int] = set()
     try:
         _read_until(process, "Ctrl-C stops everything", 300, seen)
+
+        # The URL came once the worker had loaded every installed model (warm start), not before.
+        printed = "".join(seen)
+        assert "Waiting for the worker to load its models" in printed, printed
+        assert printed.index("Models warm") < printed.index("URL: "), printed
+        health = requests.get(f"http://127.0.0.1:{port}/api/health", timeout=10).json()
+        assert health["workers"] == 1 and health["models"], health
+        assert set(health["models"].values()) == {"warm"}, health
 
         # No REDIS_URL: its own Redis, keeping an append-only file in DATA_DIR/redis.
         stack_redis = redis.Redis(port=redis_port, socket_timeout=5)

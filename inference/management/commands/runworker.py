@@ -13,6 +13,14 @@ the threads pool; a job that hangs is re-queued or failed by the sweeper after
 
 Each catalog model (or model group) has its own queue, ``fp.model.<id>``; a
 worker started with ``--models`` consumes only those queues.
+
+Warm start: before it takes a job, a worker loads the models it serves and runs
+one tiny input through each (``inference/jobs/warm.py``), so its first requests
+pay no load; it says "ready." once they are warm, and ``GET /api/health`` lists
+them as warm. Which models, ``WORKER_PRELOAD_MODELS`` (or ``--preload``):
+``served`` (the default): every installed catalog model whose queue it consumes,
+so ``--models`` narrows it too; ``none``: nothing (each model loads on its first
+job); or comma-separated model ids. Users' uploaded models load on their first job.
 """
 
 from __future__ import annotations
@@ -71,7 +79,9 @@ class Command(BaseCommand):
                             help="threads (default, WORKER_POOL): jobs share batches; prefork: one job per process.")
         parser.add_argument("--hostname", default="")
         parser.add_argument("--loglevel", default="INFO")
-        parser.add_argument("--preload", default="", help="Comma-separated model ids to load at start.")
+        parser.add_argument("--preload", default="",
+                            help="Models to load before taking jobs: served, none or model ids "
+                                 "(default: WORKER_PRELOAD_MODELS, served).")
 
     def handle(self, *args, **options):
         omp_wait_policy_set()
