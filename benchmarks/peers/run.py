@@ -129,6 +129,8 @@ def main() -> None:
     key = api_key_create(user=user, name=f"peers {time.strftime('%Y-%m-%d %H:%M:%S')}").plaintext
     env = {k: v for k, v in os.environ.items()}
     systems: list[Peer] = [BentoML(venv, Path(str(model_path))), Forwardpass(key, env)]
+    only = os.environ.get("PEERS_ONLY", "")  # one system alone (profiling, trying a setting): no ratios
+    systems = [peer for peer in systems if not only or peer.name == only]
     print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f} at start; "
           f"{len(texts)} comments from {DEV.name}; levels {LEVELS}, {SECONDS:.0f} s each, {ROUNDS} rounds",
           flush=True)
@@ -144,7 +146,7 @@ def main() -> None:
             finally:
                 peer.stop()
         offset += 7919
-    fp, bento = results["Forwardpass"], results["BentoML"]
+    fp, bento = results.get("Forwardpass", []), results.get("BentoML", [])
     print("\nmedian over rounds       req/s     p50 ms     p99 ms   core-ms/req")
     for name, rounds in results.items():
         for level in LEVELS:
@@ -155,6 +157,8 @@ def main() -> None:
     print(f"plot: {path.relative_to(ROOT)}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     figures = {}
+    if not fp or not bento:
+        return
     for level in LEVELS:
         for name, rounds in (("fp", fp), ("bentoml", bento)):
             figures[f"{name}_c{level}_rps"] = median(rounds, level, "rps")

@@ -10,6 +10,7 @@ recorded as a job row). ``BentoML`` is ``bentoml serve`` of
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -149,8 +150,17 @@ class Forwardpass(Peer):
                                       "--workers", self.env.get("WEB_WORKERS", "2"), "--graceful-timeout", "5",
                                       "--access-logfile", "-", "--error-logfile", "-"], env=self.env).start()
         self.services.append(web)
-        web.wait_until(lambda: _answers(f"http://{HOST}:{self.port}/api/health"), timeout=300)
+        web.wait_until(lambda: _model_warm(f"http://{HOST}:{self.port}/api/health", "all-minilm-l6-v2"), timeout=300)
         return time.perf_counter() - started
+
+
+def _model_warm(url: str, model_id: str) -> bool:
+    """The health endpoint answers and says a worker has ``model_id`` loaded (the worker's warm start)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return json.load(response).get("models", {}).get(model_id) == "warm"
+    except Exception:
+        return False
 
 
 def _port_open(port: int) -> bool:
