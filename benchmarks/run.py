@@ -32,6 +32,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 
 from benchmarks.harness import CpuMeter, JobEvents, free_port, p50, process_rss_mb, start_web, start_worker, timed  # noqa: E402
+from benchmarks.peers.load import dev_comments, post_bytes, run_level  # noqa: E402
 from dashboard.services import api_key_create  # noqa: E402
 from inference.catalog import catalog_get  # noqa: E402
 from inference.jobs import job_prepare, job_submit  # noqa: E402
@@ -311,6 +312,27 @@ def main() -> None:
         figures["vector_c32_ratio"] = vector_c32 / vector_batched
         figures["vector_c32_vs_serial"] = vector_c32 / vector_c1
         vector = None
+
+        # What real clients do (the figures above keep connections, send one short text and get a small
+        # result back): a new connection per request, GoEmotions dev comments of every length, all 384
+        # numbers back (the load client of make bench-peers).
+        print("text-vectorisation over HTTP as real clients call it (new connection, real comments)...", flush=True)
+        comments = dev_comments(ROOT.parent / "shared" / "data" / "goemotions" / "dev.tsv")
+
+        def real(i: int) -> bytes:
+            return post_bytes("127.0.0.1", port, "/api/text-vectorisation", {"text": comments[i % len(comments)]},
+                              {"x-api-key": key})
+
+        run_level("127.0.0.1", port, real, 4, 1.0)  # warm
+        for level in (1, 32):
+            with meter.measure(1):
+                result = run_level("127.0.0.1", port, real, level, 10.0, start_index=level * 1000)
+            cpu = {role: ms / max(result.ok, 1) for role, ms in meter.last.items() if role != "cores_busy"}
+            print(f"  c{level}: {result.rps:.1f} requests/s, p50 {result.p50:.1f} ms, p99 "
+                  f"{result.percentile(0.99):.1f} ms, errors {result.errors}; core-ms per request: worker "
+                  f"{cpu.get('worker', math.nan):.1f}, web {cpu.get('web', math.nan):.1f}", flush=True)
+            figures[f"vector_http_real_c{level}_rps"] = result.rps
+            figures[f"vector_http_real_c{level}_p50_ms"] = result.p50
 
         print(f"text generation: {GEN_TOKENS} greedy tokens...", flush=True)
         gen_params = {"min_length": GEN_TOKENS, "max_length": GEN_TOKENS, "do_sample": False}
