@@ -65,24 +65,31 @@ def _synthetic_rows(n: int) -> str:
     return "".join(f"{samples[i % len(samples)][0]}\t{samples[i % len(samples)][1]}\tid{i}\n" for i in range(n))
 
 
+POISON = "this dev split must not be read\tnot,label,ids\tpoison\n"
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny GoEmotions-format folder: the real data's first rows, or synthetic rows."""
+    """A tiny GoEmotions-format folder (the real data's first rows, or synthetic rows) whose dev.tsv is poison.
+
+    Reading the poisoned dev.tsv raises; held-out rows for the evaluation tests are in heldout.tsv beside it.
+    """
     out = tmp_path_factory.mktemp("goemotions")
     if (SHARED_DATA / "train.tsv").is_file():
         (out / "train.tsv").write_text(_head(SHARED_DATA / "train.tsv", 200), encoding="utf-8")
-        (out / "dev.tsv").write_text(_head(SHARED_DATA / "dev.tsv", 100), encoding="utf-8")
+        (out / "heldout.tsv").write_text(_head(SHARED_DATA / "dev.tsv", 100), encoding="utf-8")
         (out / "labels.txt").write_text((SHARED_DATA / "labels.txt").read_text(encoding="utf-8"), encoding="utf-8")
     else:
         (out / "train.tsv").write_text(_synthetic_rows(200), encoding="utf-8")
-        (out / "dev.tsv").write_text(_synthetic_rows(64), encoding="utf-8")
+        (out / "heldout.tsv").write_text(_synthetic_rows(64), encoding="utf-8")
         (out / "labels.txt").write_text("\n".join(LABELS) + "\n", encoding="utf-8")
+    (out / "dev.tsv").write_text(POISON, encoding="utf-8")
     return out
 
 
 @pytest.fixture(scope="module")
 def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Train one short epoch on 200 rows (small max_tokens) into a temporary folder."""
+    """Train at most two short epochs on 200 rows (small max_tokens) into a temporary folder."""
     from inference.training.emotion import train
 
     out = tmp_path_factory.mktemp("emotion-model")
@@ -90,7 +97,7 @@ def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = train(
         data_dir,
         out,
-        epochs=1,
+        epochs=2,
         batch_size=32,
         max_tokens=24,
         seed=0,
@@ -100,6 +107,7 @@ def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.output_dir == out
     assert any("step" in line and "eta" in line for line in lines)
+    assert lines[0].startswith("train=180 val=20 ")
     return out
 
 
@@ -129,7 +137,8 @@ def test_train_slice_loads_with_auto_class_and_predicts(trained: Path) -> None:
     assert config.id2label[0] == "admiration" and config.label2id["neutral"] == 27
     assert set(config.thresholds) == set(config.label2id)
     assert all(0.0 < t < 1.0 for t in config.thresholds.values())
-    assert 0.0 <= config.dev_macro_f1 <= 1.0 and 0.0 <= config.dev_micro_f1 <= 1.0
+    assert 0.0 <= config.val_macro_f1 <= 1.0 and 0.0 <= config.val_micro_f1 <= 1.0
+    assert config.training["val_fraction"] == 0.1 and config.training["val_rows"] == 20
     assert config.pooling in ("cls", "mean")
 
     with torch.inference_mode():
@@ -151,7 +160,7 @@ def test_evaluate_small_tsv(trained: Path, data_dir: Path, tmp_path: Path) -> No
     from inference.training.emotion import evaluate
 
     tsv = tmp_path / "small.tsv"
-    tsv.write_text(_head(data_dir / "dev.tsv", 40), encoding="utf-8")
+    tsv.write_text(_head(data_dir / "heldout.tsv", 40), encoding="utf-8")
     report = evaluate(trained, tsv)
     assert report.n_examples == 40
     assert len(report.per_label) == 28
@@ -188,12 +197,130 @@ def test_evaluate_command_last_line(trained: Path, data_dir: Path) -> None:
     out = io.StringIO()
     call_command(
         "evaluate_emotion",
-        str(data_dir / "dev.tsv"),
+        str(data_dir / "heldout.tsv"),
         "--model",
         str(trained),
         "--limit",
         "30",
         stdout=out,
     )
-    last = out.getvalue().strip().splitlines()[-1]
-    assert last.startswith("macro_f1=") and " micro_f1=" in last
+    lines = out.getvalue().strip().splitlines()
+    assert lines[0].split() == ["label", "precision", "recall", "f1", "support", "predicted", "threshold"]
+    assert any(line.startswith("never predicted: ") for line in lines)
+    assert lines[-1].startswith("macro_f1=") and " micro_f1=" in lines[-1]
+
+
+def test_the_poisoned_dev_split_really_fails_to_read(data_dir: Path) -> None:
+    from inference.training.emotion import read_tsv
+
+    with pytest.raises(ValueError):
+        read_tsv(data_dir / "dev.tsv")
+
+
+def test_thresholds_are_tuned_on_the_validation_slice_of_train(trained: Path, data_dir: Path) -> None:
+    """Training read no dev.tsv (it is poison): the stored thresholds are those its validation slice gives."""
+    import json
+
+    from inference.training.emotion import (
+        load_model,
+        predict_proba,
+        read_labels,
+        read_tsv,
+        tune_thresholds,
+        validation_slice,
+    )
+    from inference.training.emotion.data import multi_hot
+
+    labels = read_labels(data_dir)
+    train_rows, val_rows = validation_slice(read_tsv(data_dir / "train.tsv", limit=200), 28, 0.1, seed=0)
+    assert len(train_rows) == 180 and len(val_rows) == 20
+    model, tokenizer = load_model(trained)
+    probs = predict_proba(model, tokenizer, [ex.text for ex in val_rows])
+    expected = {
+        name: round(float(t), 3)
+        for name, t in zip(labels, tune_thresholds(multi_hot(val_rows, 28), probs), strict=True)
+    }
+    assert model.config.thresholds == expected
+
+    history = json.loads((trained / "training_history.json").read_text())
+    epochs = [h for h in history if h["epoch"].isdigit()]
+    assert 1 <= len(epochs) <= 2 and all("val_macro_f1" in h and "train_loss" in h for h in epochs)
+    assert not any("dev" in key for h in history for key in h)
+    assert history[-1]["epoch"].startswith("stored")
+
+
+def test_tune_only_retunes_on_the_validation_slice_not_dev(trained: Path, data_dir: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from django.core.management import call_command
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained, copy)
+    config_path = copy / "config.json"
+    config = json.loads(config_path.read_text())
+    stored = config["thresholds"]
+    config["thresholds"] = dict.fromkeys(stored, 0.5)
+    config_path.write_text(json.dumps(config))
+
+    out = io.StringIO()
+    call_command("train_emotion", "--data", str(data_dir), "--output", str(copy), "--tune-only", stdout=out)
+    assert "validation slice" in out.getvalue()
+    assert json.loads(config_path.read_text())["thresholds"] == stored
+
+
+def test_train_command_needs_no_dev_split(data_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from django.core.management import call_command
+
+    no_dev = tmp_path / "data"
+    no_dev.mkdir()
+    for name in ("train.tsv", "labels.txt"):
+        shutil.copy(data_dir / name, no_dev / name)
+    out = io.StringIO()
+    call_command(
+        "train_emotion",
+        "--data",
+        str(no_dev),
+        "--output",
+        str(tmp_path / "model"),
+        "--limit",
+        "60",
+        "--epochs",
+        "1",
+        "--max-tokens",
+        "16",
+        "--seed",
+        "3",
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "train=54 val=6 " in text and "val_macro_f1=" in text
+    assert "held-out dev" not in text
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_evaluate_command_flags_a_label_never_predicted(trained: Path, data_dir: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from django.core.management import call_command
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained, copy)
+    config_path = copy / "config.json"
+    config = json.loads(config_path.read_text())
+    config["thresholds"] = dict.fromkeys(config["thresholds"], 0.0)  # every label on every row ...
+    config["thresholds"]["grief"] = 1.01  # ... but grief, which no probability reaches
+    config_path.write_text(json.dumps(config))
+
+    out = io.StringIO()
+    call_command("evaluate_emotion", str(data_dir / "heldout.tsv"), "--model", str(copy), stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    assert "never predicted: grief" in lines
+    (grief_row,) = [line for line in lines if line.startswith("grief ")]
+    assert grief_row.endswith("<- never predicted")
+    (joy_row,) = [line for line in lines if line.startswith("joy ")]
+    assert "never predicted" not in joy_row
+    assert lines[-1].startswith("macro_f1=")

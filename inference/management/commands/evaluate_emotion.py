@@ -1,7 +1,9 @@
 """``python manage.py evaluate_emotion PATH.tsv``: score the emotion model.
 
 Thin wrapper over :func:`inference.training.emotion.evaluate`. Prints a
-per-label table, then as the last line ``macro_f1=0.xxxx micro_f1=0.xxxx``.
+per-label table (precision, recall, F1, support, how often predicted; labels
+never predicted are marked), a ``never predicted: ...`` line, then as the last
+line ``macro_f1=0.xxxx micro_f1=0.xxxx``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Command(BaseCommand):
             model_dir, tsv, thresholds=options["threshold"], limit=options["limit"], num_threads=options["threads"]
         )
         self.stdout.write(report.table())
+        self.stdout.write(f"never predicted: {', '.join(report.never_predicted()) or 'none'}")
         self.stdout.write(
             f"examples={report.n_examples} micro_precision={report.micro_precision:.4f} "
             f"micro_recall={report.micro_recall:.4f}"

@@ -15,13 +15,19 @@ The trained folder is a plain transformers ``BertForSequenceClassification``
 
 ``thresholds``
     ``{label: float}`` per-label decision thresholds on the sigmoid
-    probabilities, tuned on the dev split.
+    probabilities, tuned on the validation slice carved from the training
+    split (``dev.tsv`` is never read in training: it stays held out).
 ``pooling``
     ``"cls"`` (the standard BERT pooler, what ``forward`` does) or ``"mean"``
     (masked mean of the last hidden states fed to ``dropout`` + ``classifier``;
     the loading code must then pool itself, see :func:`predict_logits`).
-``dev_macro_f1`` / ``dev_micro_f1``
-    Dev figures with the tuned thresholds.
+``val_macro_f1`` / ``val_micro_f1`` / ``val_per_label``
+    Validation-slice figures with the tuned thresholds (optimistic: the
+    thresholds were tuned there); held-out figures come from
+    ``evaluate_emotion`` on ``dev.tsv``.
+``training``
+    The recipe, including ``val_fraction``, ``seed`` and ``limit`` from which
+    :func:`retune_thresholds` carves the same validation slice again.
 """
 
 from .data import (
@@ -33,9 +39,12 @@ from .data import (
     read_labels,
     read_tsv,
 )
+from .evaluate import evaluate, retune_thresholds, validation_slice
+from .loss import positive_weights
 from .metrics import EvalReport, LabelMetrics, f1_report, tune_thresholds
 from .model import load_model, predict_labels, predict_logits, predict_proba, thresholds_vector
-from .train import TrainResult, evaluate, retune_thresholds, train
+from .split import rarest_label_strata, stratified_split
+from .train import TrainResult, train
 
 __all__ = [
     "BASE_MODEL_NAME",
@@ -55,6 +64,10 @@ __all__ = [
     "thresholds_vector",
     "f1_report",
     "tune_thresholds",
+    "positive_weights",
+    "rarest_label_strata",
+    "stratified_split",
+    "validation_slice",
     "train",
     "evaluate",
     "retune_thresholds",

@@ -1,13 +1,12 @@
-"""Fine-tuning MiniLM on GoEmotions (``train``), evaluation (``evaluate``) and re-tuning thresholds."""
+"""Fine-tuning MiniLM on GoEmotions (``train``): checkpoints and thresholds chosen on a validation slice."""
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import State, average_states, fp16_round_trip, save_model, snapshot
 from .data import (
     BASE_MODEL_NAME,
     base_model_path,
@@ -26,22 +26,28 @@ from .data import (
     read_labels,
     read_tsv,
 )
-from .metrics import EvalReport, f1_report, tune_thresholds
-from .model import load_model, pool_logits, predict_logits, predict_proba, thresholds_vector
+from .evaluate import Scored, tune_and_score, validation_slice
+from .loss import positive_weights
+from .model import pool_logits
 
 ProgressFn = Callable[[str], None]
+
+FP16_TOLERANCE = 0.001
+"""``save_dtype="auto"`` stores float16 unless it costs more validation macro-F1 than this."""
 
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns."""
+    """What :func:`train` returns; every figure is on the validation slice (dev is never read)."""
 
     output_dir: Path
     best_epoch: int
-    dev_macro_f1: float
-    dev_micro_f1: float
+    val_macro_f1: float
+    val_micro_f1: float
     thresholds: dict[str, float]
-    history: list[dict[str, float]] = field(default_factory=list)
+    averaged_epochs: list[int] | None = None
+    save_dtype: str = "float16"
+    history: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
 
 
@@ -56,26 +62,33 @@ def _fmt_secs(seconds: float) -> str:
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _save_fp16(model: Any, tokenizer: Any, output_dir: Path) -> None:
-    """Save a float16 copy of the model (safetensors) and the tokenizer."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    half = copy.deepcopy(model).half()
-    half.save_pretrained(str(output_dir), safe_serialization=True)
-    tokenizer.save_pretrained(str(output_dir))
-    del half
+def _record(name: str, scored: Scored, **extra: Any) -> dict[str, Any]:
+    return {
+        "epoch": name,
+        "val_macro_f1": scored.tuned.macro_f1,
+        "val_micro_f1": scored.tuned.micro_f1,
+        "val_macro_f1_at_0.5": scored.at_half.macro_f1,
+        "val_micro_f1_at_0.5": scored.at_half.micro_f1,
+        **extra,
+    }
 
 
 def train(
     data_dir: str | Path,
     output_dir: str | Path,
     *,
-    epochs: int = 3,
+    epochs: int = 4,
+    patience: int = 1,
+    val_fraction: float = 0.1,
+    pos_weight: str = "sqrt",
+    pos_weight_max: float = 10.0,
+    average_last: bool = True,
+    save_dtype: str = "auto",
     batch_size: int = 32,
     lr: float = 1e-4,
     max_tokens: int = 64,
     seed: int = 42,
     limit: int | None = None,
-    dev_limit: int | None = None,
     pooling: str = "mean",
     warmup_ratio: float = 0.06,
     weight_decay: float = 0.01,
@@ -85,24 +98,32 @@ def train(
     log_every: int = 50,
     progress: ProgressFn | None = print,
 ) -> TrainResult:
-    """Fine-tune all-MiniLM-L6-v2 (whole encoder + linear head) on GoEmotions.
+    """Fine-tune all-MiniLM-L6-v2 (whole encoder + linear head) on GoEmotions, choosing on a validation slice.
 
-    Reads ``train.tsv``, ``dev.tsv`` and ``labels.txt`` from ``data_dir``.
-    ``pooling="mean"`` (default) feeds the masked mean of the last hidden
-    states to the head (all-MiniLM-L6-v2 was trained for mean pooling; the
-    ``[CLS]`` pooler, ``pooling="cls"``, learned far more slowly here: dev
-    macro-F1 0.33 after 2 of 3 epochs against about 0.5).
-    Batches are length-bucketed and dynamically padded. AdamW with linear
-    warm-up (``warmup_ratio`` of the steps) and linear decay; BCE-with-logits
-    loss (multi-label). The word-embedding matrix (half of the parameters) is
-    frozen by default (``freeze_word_embeddings``): on CPU its dense gradient
-    and optimizer update cost more than the rest of a short-sequence step, for
-    no measurable gain. After every epoch the dev split is scored, per-label
-    thresholds are tuned on it, and if dev macro-F1 improved the model is
-    saved (fp16 safetensors + tokenizer) to ``output_dir``, so an interrupted
-    run still leaves the best model so far. ``limit`` / ``dev_limit`` train /
-    score on the first rows only (tests). ``progress`` receives log lines
-    (step, loss, elapsed, ETA); ``None`` silences them.
+    Reads ``train.tsv`` and ``labels.txt`` from ``data_dir``, never ``dev.tsv``
+    (that split stays held out for the final figure). ``val_fraction`` of the
+    training rows (stratified by each row's rarest label, drawn from ``seed``;
+    :func:`~.split.stratified_split`) form the validation slice; the model
+    trains on the rest. After every epoch per-label thresholds are tuned on the
+    slice and its macro-F1 picks the checkpoint; training stops after
+    ``patience`` epochs without a gain, or after ``epochs``. With
+    ``average_last`` the mean of the last two epochs' weights is scored too
+    and kept if it beats the best epoch. ``save_dtype`` is ``"float16"``,
+    ``"float32"`` or ``"auto"`` (float16 unless rounding the weights to it
+    costs more than ``FP16_TOLERANCE`` of validation macro-F1); thresholds are
+    tuned on the weights as stored.
+
+    Loss: BCE-with-logits with per-label ``pos_weight`` from the training
+    part's label frequencies (:func:`~.loss.positive_weights`: ``"sqrt"`` is
+    ``clip(sqrt(neg/pos), 1, pos_weight_max)``, ``"linear"``, or ``"none"``).
+    ``pooling="mean"`` feeds the masked mean of the last hidden states to the
+    head (all-MiniLM-L6-v2 was trained for mean pooling; ``"cls"`` learned far
+    more slowly). Batches are length-bucketed and dynamically padded; AdamW
+    with linear warm-up and decay over ``epochs``; the word-embedding matrix
+    is frozen by default (on CPU its dense update costs more than the rest of
+    a short-sequence step, for no measurable gain). The best model so far is
+    saved after each improving epoch, so an interrupted run leaves one.
+    ``limit`` reads the first training rows only (tests).
     """
     # transformers lazily (its import is slow): the data and metrics helpers are used without it.
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
@@ -110,6 +131,10 @@ def train(
     log: ProgressFn = progress or (lambda _msg: None)
     if pooling not in ("cls", "mean"):
         raise ValueError(f"pooling must be 'cls' or 'mean', not {pooling!r}")
+    if save_dtype not in ("auto", "float16", "float32"):
+        raise ValueError(f"save_dtype must be 'auto', 'float16' or 'float32', not {save_dtype!r}")
+    if epochs < 1 or patience < 1:
+        raise ValueError("epochs and patience must be at least 1")
     if num_threads:
         torch.set_num_threads(num_threads)
     _seed_everything(seed)
@@ -118,12 +143,12 @@ def train(
     data_dir = Path(data_dir)
     output_dir = Path(output_dir)
     labels = read_labels(data_dir)
-    train_ex = read_tsv(data_dir / "train.tsv", limit=limit)
-    dev_ex = read_tsv(data_dir / "dev.tsv", limit=dev_limit)
-    if not train_ex:
+    rows = read_tsv(data_dir / "train.tsv", limit=limit)
+    if not rows:
         raise ValueError(f"no training rows in {data_dir / 'train.tsv'}")
+    train_ex, val_ex = validation_slice(rows, len(labels), val_fraction, seed)
     base = Path(base_model) if base_model else base_model_path()
-    log(f"train={len(train_ex)} dev={len(dev_ex)} labels={len(labels)} base={base}")
+    log(f"train={len(train_ex)} val={len(val_ex)} (of {len(rows)} training rows) labels={len(labels)} base={base}")
 
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -136,9 +161,11 @@ def train(
     )
     encoded = encode(tokenizer, [ex.text for ex in train_ex], max_tokens)
     lengths = [len(ids) for ids in encoded]
-    y_train = torch.from_numpy(multi_hot(train_ex, len(labels)))
-    y_dev = multi_hot(dev_ex, len(labels))
+    y_np = multi_hot(train_ex, len(labels))
+    y_train = torch.from_numpy(y_np)
     pad_id = tokenizer.pad_token_id or 0
+    weights = positive_weights(y_np, pos_weight, pos_weight_max)
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.from_numpy(weights))
 
     steps_per_epoch = math.ceil(len(train_ex) / batch_size)
     total_steps = steps_per_epoch * epochs
@@ -152,39 +179,46 @@ def train(
     ]
     optimizer = torch.optim.AdamW(groups, lr=lr, foreach=True)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps), total_steps)
-    loss_fn = nn.BCEWithLogitsLoss()
 
     model.config.pooling = pooling
     model.config.max_tokens = max_tokens
     model.config.base_model = BASE_MODEL_NAME
     hyper = {
         "epochs": epochs,
+        "patience": patience,
+        "val_fraction": val_fraction,
+        "pos_weight": pos_weight,
+        "pos_weight_max": pos_weight_max,
+        "average_last": average_last,
         "batch_size": batch_size,
         "lr": lr,
         "max_tokens": max_tokens,
         "seed": seed,
+        "limit": limit,
         "warmup_ratio": warmup_ratio,
         "weight_decay": weight_decay,
         "pooling": pooling,
         "freeze_word_embeddings": freeze_word_embeddings,
         "num_threads": num_threads or torch.get_num_threads(),
+        "source_rows": len(rows),
         "train_rows": len(train_ex),
-        "dev_rows": len(dev_ex),
+        "val_rows": len(val_ex),
     }
     model.config.training = hyper
+    log(f"steps/epoch={steps_per_epoch} max total={total_steps} {json.dumps(hyper)}")
+    log("pos_weight " + " ".join(f"{name}={w:.2f}" for name, w in zip(labels, weights, strict=True)))
 
-    log(f"steps/epoch={steps_per_epoch} total={total_steps} {json.dumps(hyper)}")
     start = time.monotonic()
-    step = 0
-    best: TrainResult | None = None
-    history: list[dict[str, float]] = []
+    step, stale = 0, 0
+    history: list[dict[str, Any]] = []
+    best: tuple[float, str, State, Scored] | None = None  # (val macro-F1, what, weights, scores)
+    states: list[State] = []
     for epoch in range(1, epochs + 1):
         model.train()
-        running, seen = 0.0, 0
+        running, seen, epoch_loss, epoch_batches = 0.0, 0, 0.0, 0
         for batch_idx in length_bucketed_batches(lengths, batch_size, rng):
             batch = collate([encoded[i] for i in batch_idx], pad_id)
-            logits = pool_logits(model, batch, pooling)
-            loss = loss_fn(logits, y_train[batch_idx])
+            loss = loss_fn(pool_logits(model, batch, pooling), y_train[batch_idx])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -193,6 +227,8 @@ def train(
             step += 1
             running += loss.item()
             seen += 1
+            epoch_loss += loss.item()
+            epoch_batches += 1
             if step % log_every == 0 or step == total_steps:
                 elapsed = time.monotonic() - start
                 eta = elapsed / step * (total_steps - step)
@@ -202,102 +238,69 @@ def train(
                 )
                 running, seen = 0.0, 0
 
-        # ---- dev evaluation, threshold tuning, checkpoint
         t0 = time.monotonic()
-        if dev_ex:
-            probs = 1.0 / (1.0 + np.exp(-predict_logits(model, tokenizer, [ex.text for ex in dev_ex], max_tokens)))
-            thr = tune_thresholds(y_dev, probs)
-            tuned = f1_report(y_dev, probs, thr, labels)
-            plain = f1_report(y_dev, probs, 0.5, labels)
-        else:
-            thr = np.full(len(labels), 0.5, dtype=np.float32)
-            tuned = plain = EvalReport([], 0.0, 0.0, 0.0, 0.0, 0)
-        record = {
-            "epoch": float(epoch),
-            "dev_macro_f1": tuned.macro_f1,
-            "dev_micro_f1": tuned.micro_f1,
-            "dev_macro_f1_at_0.5": plain.macro_f1,
-            "dev_micro_f1_at_0.5": plain.micro_f1,
-            "elapsed_s": time.monotonic() - start,
-        }
-        history.append(record)
-        log(
-            f"epoch {epoch} dev macro_f1={tuned.macro_f1:.4f} micro_f1={tuned.micro_f1:.4f} "
-            f"(at 0.5: macro {plain.macro_f1:.4f} micro {plain.micro_f1:.4f}) eval {time.monotonic() - t0:.0f}s"
+        scored = tune_and_score(model, tokenizer, val_ex, labels, max_tokens)
+        history.append(
+            _record(
+                str(epoch), scored, train_loss=epoch_loss / max(epoch_batches, 1), elapsed_s=time.monotonic() - start
+            )
         )
-        if best is None or tuned.macro_f1 > best.dev_macro_f1:
-            thresholds = {name: round(float(t), 3) for name, t in zip(labels, thr, strict=False)}
-            model.config.thresholds = thresholds
-            model.config.dev_macro_f1 = round(tuned.macro_f1, 4)
-            model.config.dev_micro_f1 = round(tuned.micro_f1, 4)
-            model.config.best_epoch = epoch
-            model.config.dev_per_label = {
-                m.label: {
-                    "precision": round(m.precision, 4),
-                    "recall": round(m.recall, 4),
-                    "f1": round(m.f1, 4),
-                    "support": m.support,
-                }
-                for m in tuned.per_label
-            }
-            _save_fp16(model, tokenizer, output_dir)
-            best = TrainResult(output_dir, epoch, tuned.macro_f1, tuned.micro_f1, thresholds)
-            log(f"saved epoch {epoch} to {output_dir}")
+        log(
+            f"epoch {epoch} val macro_f1={scored.tuned.macro_f1:.4f} micro_f1={scored.tuned.micro_f1:.4f} "
+            f"(at 0.5: macro {scored.at_half.macro_f1:.4f} micro {scored.at_half.micro_f1:.4f}) "
+            f"eval {time.monotonic() - t0:.0f}s"
+        )
+        states = [*states[-1:], snapshot(model)]
+        if best is None or scored.tuned.macro_f1 > best[0]:
+            best, stale = (scored.tuned.macro_f1, str(epoch), states[-1], scored), 0
+            model.config.best_epoch, model.config.averaged_epochs = epoch, None
+            save_model(model, tokenizer, output_dir, scored, labels, "float32")
+            log(f"saved epoch {epoch} to {output_dir} (float32 until the end)")
+        else:
+            stale += 1
+            if stale >= patience:
+                log(f"early stop: no validation gain for {stale} epoch(s)")
+                break
         (output_dir / "training_history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
 
     assert best is not None
-    best.history = history
-    best.wall_seconds = time.monotonic() - start
-    log(f"done in {_fmt_secs(best.wall_seconds)}; best epoch {best.best_epoch} dev macro_f1={best.dev_macro_f1:.4f}")
-    return best
-
-
-# -------------------------------------------------------------------- evaluation
-
-
-def evaluate(
-    model_dir: str | Path,
-    tsv_path: str | Path,
-    *,
-    thresholds: Sequence[float] | float | None = None,
-    limit: int | None = None,
-    num_threads: int | None = 2,
-) -> EvalReport:
-    """Score a trained folder on a GoEmotions-format tsv.
-
-    Uses the folder's tuned ``thresholds`` (0.5 for labels without one) unless
-    ``thresholds`` is given. Returns per-label precision/recall/F1/support and
-    macro/micro F1 over all the model's labels.
-    """
-    if num_threads:
-        torch.set_num_threads(num_threads)
-    model, tokenizer = load_model(model_dir)
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    examples = read_tsv(tsv_path, limit=limit)
-    y = multi_hot(examples, len(labels))
-    probs = predict_proba(model, tokenizer, [ex.text for ex in examples])
-    thr = thresholds_vector(model.config, labels) if thresholds is None else np.asarray(thresholds, dtype=np.float32)
-    return f1_report(y, probs, thr, labels)
-
-
-def retune_thresholds(model_dir: str | Path, dev_tsv: str | Path) -> EvalReport:
-    """Tune the per-label thresholds of a trained model on ``dev_tsv`` again, weights untouched.
-
-    Rewrites ``thresholds``, ``dev_macro_f1`` and ``dev_micro_f1`` in the
-    folder's config.json; returns the dev report with the new thresholds.
-    """
-    model_dir = Path(model_dir)
-    model, tokenizer = load_model(model_dir)
-    labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
-    examples = read_tsv(dev_tsv)
-    probs = predict_proba(model, tokenizer, [e.text for e in examples])
-    y_dev = multi_hot(examples, len(labels))
-    thr = tune_thresholds(y_dev, probs)
-    report = f1_report(y_dev, probs, thr, labels)
-    config_path = model_dir / "config.json"
-    config = json.loads(config_path.read_text())
-    config["thresholds"] = {name: round(float(t), 3) for name, t in zip(labels, thr, strict=True)}
-    config["dev_macro_f1"] = round(report.macro_f1, 4)
-    config["dev_micro_f1"] = round(report.micro_f1, 4)
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    return report
+    last_epoch = int(history[-1]["epoch"])
+    averaged: list[int] | None = None
+    if average_last and len(states) == 2:
+        model.load_state_dict(average_states(*states))
+        scored = tune_and_score(model, tokenizer, val_ex, labels, max_tokens)
+        history.append(_record(f"mean of {last_epoch - 1} and {last_epoch}", scored))
+        log(f"mean of epochs {last_epoch - 1} and {last_epoch}: val macro_f1={scored.tuned.macro_f1:.4f}")
+        if scored.tuned.macro_f1 > best[0]:
+            averaged = [last_epoch - 1, last_epoch]
+            best = (scored.tuned.macro_f1, history[-1]["epoch"], snapshot(model), scored)
+    _, chosen, state, final = best
+    model.load_state_dict(state)
+    dtype = "float32" if save_dtype == "float32" else "float16"
+    if save_dtype != "float32":
+        model.load_state_dict(fp16_round_trip(state))
+        half = tune_and_score(model, tokenizer, val_ex, labels, max_tokens)
+        log(f"float16 weights: val macro_f1={half.tuned.macro_f1:.4f} (float32 {final.tuned.macro_f1:.4f})")
+        if save_dtype == "auto" and half.tuned.macro_f1 < final.tuned.macro_f1 - FP16_TOLERANCE:
+            dtype = "float32"
+            model.load_state_dict(state)
+        else:
+            final = half
+    model.config.best_epoch = averaged[-1] if averaged else int(chosen)
+    model.config.averaged_epochs = averaged
+    save_model(model, tokenizer, output_dir, final, labels, dtype)
+    history.append(_record(f"stored ({chosen}, {dtype})", final))
+    (output_dir / "training_history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
+    result = TrainResult(
+        output_dir,
+        int(model.config.best_epoch),
+        final.tuned.macro_f1,
+        final.tuned.micro_f1,
+        dict(model.config.thresholds),
+        averaged,
+        dtype,
+        history,
+        time.monotonic() - start,
+    )
+    log(f"done in {_fmt_secs(result.wall_seconds)}; stored {chosen} as {dtype}: val macro_f1={result.val_macro_f1:.4f}")
+    return result
