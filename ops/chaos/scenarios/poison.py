@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.db import transaction
 
 from ..accounting import runs_read
 from ..core import Context, Outcome, Scenario
@@ -19,9 +20,14 @@ class PoisonJob(Scenario):
     drain_s = 180.0
 
     def run(self, ctx: Context) -> Outcome:
-        innocents = ctx.echo_submit(5, sleep_ms=300)
         fault_at = time.time()
-        [poison] = ctx.echo_submit(1, crash=True)
+        # One transaction: the jobs' messages leave together at its commit, so each worker gathers those it
+        # received into one batch, and the poison job shares its batch with innocents. (Submitted one by one,
+        # the innocents could fill a batch of their own before the poison job arrived, alone.)
+        with transaction.atomic():
+            innocents = ctx.echo_submit(6, sleep_ms=300)
+            [poison] = ctx.echo_submit(1, crash=True)
+            innocents += ctx.echo_submit(6, sleep_ms=300)
         jobs = ctx.jobs_wait([*innocents, poison], 240)
         restored = time.time()
         by_id = {str(job.id): job for job in jobs}
