@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,50 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def p50(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def closed_loop(total: int, concurrency: int, one: Callable[[int], Any]) -> float:
+    """``concurrency`` threads, each calling ``one(i)`` for the next ``i`` of ``range(total)`` when its last call
+    returned; the calls a second."""
+    counter = iter(range(total))
+    lock = threading.Lock()
+
+    def client() -> None:
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            one(i)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(client) for _ in range(concurrency)]:
+            future.result()
+    return total / (time.perf_counter() - started)
+
+
+def plot_curves(levels: list[int], rows: dict[str, list[float]], path: Path, *, xlabel: str, ylabel: str,
+                title: str) -> None:
+    """One line per row against ``levels`` (log 2 axis), saved as a PNG at ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, values in rows.items():
+        ax.plot(levels, values, marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(levels, [str(level) for level in levels])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
 
 
 def timed(fn: Callable[[], Any], *, runs: int, warmup: int = 2) -> list[float]:

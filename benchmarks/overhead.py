@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +25,7 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 
-from benchmarks.harness import CpuMeter, JobEvents, start_worker  # noqa: E402
+from benchmarks.harness import CpuMeter, JobEvents, closed_loop, start_worker  # noqa: E402
 from inference.jobs import job_submit  # noqa: E402
 
 
@@ -48,26 +45,10 @@ def main() -> None:
     try:
         for i in range(20):
             one(i)
-        counter = iter(range(total))
-        lock = threading.Lock()
-
-        def client() -> None:
-            while True:
-                with lock:
-                    i = next(counter, None)
-                if i is None:
-                    return
-                one(i)
-
         for round_no in range(3):
-            counter = iter(range(total))
-            started = time.perf_counter()
             with meter.measure(total):
-                with ThreadPoolExecutor(concurrency) as pool:
-                    for future in [pool.submit(client) for _ in range(concurrency)]:
-                        future.result()
-            elapsed = time.perf_counter() - started
-            print(f"round {round_no + 1}: {total / elapsed:.0f} echo jobs/s at c{concurrency}; {meter.describe()}",
+                rate = closed_loop(total, concurrency, one)
+            print(f"round {round_no + 1}: {rate:.0f} echo jobs/s at c{concurrency}; {meter.describe()}",
                   flush=True)
     finally:
         events.stop()

@@ -15,9 +15,7 @@ import asyncio
 import math
 import os
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +29,18 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 
-from benchmarks.harness import CpuMeter, JobEvents, free_port, p50, process_rss_mb, start_web, start_worker, timed  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    CpuMeter,
+    JobEvents,
+    closed_loop,
+    free_port,
+    p50,
+    plot_curves,
+    process_rss_mb,
+    start_web,
+    start_worker,
+    timed,
+)
 from benchmarks.peers.load import dev_comments, post_bytes, run_level  # noqa: E402
 from dashboard.services import api_key_create  # noqa: E402
 from inference.catalog import catalog_get  # noqa: E402
@@ -116,24 +125,9 @@ class ThroughWorker:
 
     def throughput(self, kind_name: str, model_id: str, concurrency: int, total: int | None = None) -> float:
         """Jobs a second with ``concurrency`` clients each submitting its next job when the last ends."""
-        total = total or jobs_for(concurrency)
-        counter = iter(range(total))
-        lock = threading.Lock()
-
-        def client() -> None:
-            while True:
-                with lock:
-                    i = next(counter, None)
-                if i is None:
-                    return
-                self.one(kind_name, model_id, {"text": f"{SHORT_TEXT} ({i})"})
-
         self.one(kind_name, model_id, {"text": SHORT_TEXT})  # warm
-        started = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            for future in [pool.submit(client) for _ in range(concurrency)]:
-                future.result()
-        return total / (time.perf_counter() - started)
+        return closed_loop(total or jobs_for(concurrency), concurrency,
+                           lambda i: self.one(kind_name, model_id, {"text": f"{SHORT_TEXT} ({i})"}))
 
 
 # -- over HTTP --------------------------------------------------------------------
@@ -191,27 +185,6 @@ class OverHttp:
 
 
 # -- the run ------------------------------------------------------------------------
-
-def plot(rows: dict[str, list[float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, values in rows.items():
-        ax.plot(LEVELS, values, marker="o", label=label)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(LEVELS, [str(level) for level in LEVELS])
-    ax.set_xlabel("concurrent jobs")
-    ax.set_ylabel("jobs per second")
-    ax.set_title(f"{EMOTION}: throughput vs concurrency", fontsize=10)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-
 
 def main() -> None:
     import httpx
@@ -292,8 +265,9 @@ def main() -> None:
             figures["emotion_c32_vs_serial"] = worker_curve[c32] / worker_curve[0]
             figures["emotion_http_c32_ratio"] = http_curve[c32] / inproc_curve[c32]
             path = ROOT / "docs" / "perf" / "throughput.png"
-            plot({"in-process batched": inproc_curve, "through the worker": worker_curve,
-                  "HTTP (gunicorn + uvicorn)": http_curve}, path)
+            plot_curves(LEVELS, {"in-process batched": inproc_curve, "through the worker": worker_curve,
+                                 "HTTP (gunicorn + uvicorn)": http_curve}, path, xlabel="concurrent jobs",
+                        ylabel="jobs per second", title=f"{EMOTION}: throughput vs concurrency")
             print(f"plot: {path.relative_to(ROOT)}", flush=True)
             emotion = None
         else:

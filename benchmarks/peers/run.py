@@ -35,6 +35,7 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 
+from benchmarks.harness import plot_curves  # noqa: E402
 from benchmarks.peers.load import dev_comments, run_level  # noqa: E402
 from benchmarks.peers.systems import HOST, BentoML, Forwardpass, Peer, cpu_seconds  # noqa: E402
 from dashboard.services import api_key_create  # noqa: E402
@@ -99,27 +100,6 @@ def median(rounds: list[dict[int, dict[str, float]]], level: int, key: str) -> f
     return statistics.median(r[level][key] for r in rounds)
 
 
-def plot(results: dict[str, list[dict[int, dict[str, float]]]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, rounds in results.items():
-        ax.plot(LEVELS, [median(rounds, level, "rps") for level in LEVELS], marker="o", label=name)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(LEVELS, [str(level) for level in LEVELS])
-    ax.set_xlabel("concurrent clients (a new connection per request)")
-    ax.set_ylabel("requests per second")
-    ax.set_title("all-MiniLM-L6-v2 text vectors, GoEmotions dev comments, 2 cores", fontsize=10)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-
-
 def main() -> None:
     texts = dev_comments(DEV)
     spec = catalog_get("all-minilm-l6-v2")
@@ -153,7 +133,9 @@ def main() -> None:
             print(f"  {name:<11} c{level:<3} {median(rounds, level, 'rps'):9.1f} {median(rounds, level, 'p50'):10.1f} "
                   f"{median(rounds, level, 'p99'):10.1f} {median(rounds, level, 'cpu_ms'):12.1f}")
     path = ROOT / "docs" / "perf" / "peers.png"
-    plot(results, path)
+    plot_curves(LEVELS, {name: [median(rounds, level, "rps") for level in LEVELS] for name, rounds in results.items()},
+                path, xlabel="concurrent clients (a new connection per request)", ylabel="requests per second",
+                title="all-MiniLM-L6-v2 text vectors, GoEmotions dev comments, 2 cores")
     print(f"plot: {path.relative_to(ROOT)}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     figures = {}
