@@ -13,8 +13,9 @@ Django's own middleware: under ASGI, ``MiddlewareMixin`` runs each
 subclasses below run the hooks that touch no database on the event loop, and
 still hop for those that do (a session to save, messages kept in it). Under
 WSGI and the test client they are Django's classes unchanged. Security, CSRF
-and X-Frame-Options stay Django's own classes: `check --deploy` looks for
-them by name.
+and X-Frame-Options keep Django's names in ``settings.MIDDLEWARE`` (`check
+--deploy` looks for them by name) and the ASGI handler loads their subclasses
+here in their places (``ON_THE_LOOP``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.security import SecurityMiddleware
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 
@@ -103,3 +107,38 @@ class AsyncMessageMiddleware(_HooksOnTheLoop, MessageMiddleware):
 
 class AsyncCSPMiddleware(_HooksOnTheLoop, CSPMiddleware):
     """django-csp's ``CSPMiddleware`` (the Content-Security-Policy header); its hooks do no I/O."""
+
+
+class AsyncSecurityMiddleware(_HooksOnTheLoop, SecurityMiddleware):
+    """Django's ``SecurityMiddleware`` (HSTS, nosniff, referrer and opener policies, SSL redirect); no I/O."""
+
+
+class AsyncXFrameOptionsMiddleware(_HooksOnTheLoop, XFrameOptionsMiddleware):
+    """Django's ``XFrameOptionsMiddleware``; no I/O."""
+
+
+class AsyncCsrfViewMiddleware(_HooksOnTheLoop, CsrfViewMiddleware):
+    """Django's ``CsrfViewMiddleware`` with its token in a cookie (``CSRF_USE_SESSIONS`` is off): no I/O.
+
+    ``process_view`` is also made a coroutine function under ASGI, so the handler awaits it on the loop
+    rather than on a thread.
+    """
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        if iscoroutinefunction(get_response):
+            sync_process_view = super().process_view
+
+            async def process_view(request, callback, callback_args, callback_kwargs):
+                return sync_process_view(request, callback, callback_args, callback_kwargs)
+
+            self.process_view = process_view
+
+
+# Under ASGI the handler (``config.asgi_limits.BoundedBodyASGIHandler``) loads these in place of Django's
+# own classes, which ``settings.MIDDLEWARE`` keeps naming so that ``check --deploy`` finds them.
+ON_THE_LOOP = {
+    "django.middleware.security.SecurityMiddleware": "config.middleware.AsyncSecurityMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware": "config.middleware.AsyncCsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": "config.middleware.AsyncXFrameOptionsMiddleware",
+}

@@ -350,6 +350,11 @@ MODELS_DIR = Path(env.str("MODELS_DIR", default=str(DATA_DIR / "models")))
 MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(DATA_DIR / "model-cache")))
 MODEL_CACHE_BUDGET_MB = env.int("MODEL_CACHE_BUDGET_MB", default=4096)
 INFERENCE_DEVICE = env.str("INFERENCE_DEVICE", default="auto")
+# Precision on the CPU: auto (bfloat16 for the text encoders and classifiers when the CPU has native
+# bfloat16, AVX512-BF16 or AMX; float32 otherwise), float32, or bfloat16 (every family).
+INFERENCE_CPU_DTYPE = env.str("INFERENCE_CPU_DTYPE", default="auto")
+if INFERENCE_CPU_DTYPE not in ("auto", "float32", "bfloat16"):
+    raise ImproperlyConfigured(f"INFERENCE_CPU_DTYPE must be auto, float32 or bfloat16, not {INFERENCE_CPU_DTYPE!r}")
 # Models a worker loads (and runs one tiny input through) before it takes a job, so its first jobs are
 # warm (inference/jobs/warm.py): "served", every installed catalog model whose queue it consumes (the
 # default, also when empty); "none"; or comma-separated model ids ("served" among them adds those).

@@ -80,6 +80,9 @@ class Backend:
 
     family: ClassVar[str] = ""
     operations: ClassVar[frozenset[str]] = frozenset()
+    # Runs in bfloat16 on a CPU with native bfloat16 arithmetic when ``INFERENCE_CPU_DTYPE=auto``: set only
+    # for families whose answers were checked against float32 (``inference.runtime.loading.device_and_dtype``).
+    cpu_bfloat16: ClassVar[bool] = False
 
     def __init__(self, target: LoadTarget) -> None:
         self.target = target

@@ -51,6 +51,7 @@ class SentenceEncoderBackend(TextModelBackend):
     """A BERT-like encoder whose mean-pooled, L2-normalised output embeds a text."""
 
     family = "sentence-encoder"
+    cpu_bfloat16 = True  # checked against float32: docs/perf/README.md (vectors, emotion decisions)
     operations = frozenset({"embed_texts", "text_label_scores"})
     auto_class = AutoModel
 

@@ -75,6 +75,7 @@ class SequenceClassifierBackend(TextModelBackend):
     """A text classifier with a fixed label set (``emotion_scores``)."""
 
     family = "sequence-classifier"
+    cpu_bfloat16 = True  # checked against float32: docs/perf/README.md (vectors, emotion decisions)
     operations = frozenset({"emotion_scores"})
     auto_class = AutoModelForSequenceClassification
 

@@ -25,13 +25,34 @@ from ..uploads.paths import model_cache_dir
 logger = logging.getLogger(__name__)
 
 
-def device_and_dtype():
-    """CUDA with fp16 when a GPU is present, CPU with fp32 otherwise (``INFERENCE_DEVICE`` overrides)."""
+def device_and_dtype(family: str | None = None) -> tuple[torch.device, torch.dtype]:
+    """Where and in what precision a model of ``family`` runs.
+
+    CUDA with float16 when a GPU is present (``INFERENCE_DEVICE`` overrides). On the CPU,
+    ``INFERENCE_CPU_DTYPE``: ``float32``, ``bfloat16``, or ``auto`` (the default): bfloat16 for the
+    families that allow it (``Backend.cpu_bfloat16``) when the CPU computes in bfloat16 natively
+    (AVX512-BF16 or AMX), float32 otherwise. On such a CPU all-MiniLM-L6-v2 costs about 40 % less a
+    text in bfloat16 and its vectors keep a cosine of at least 0.9997 to float32's (docs/perf).
+    """
     wanted = settings.INFERENCE_DEVICE
     if wanted == "auto":
         wanted = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(wanted)
-    return device, (torch.float16 if device.type == "cuda" else torch.float32)
+    if device.type == "cuda":
+        return device, torch.float16
+    chosen = settings.INFERENCE_CPU_DTYPE
+    if chosen == "auto":
+        allowed = family is not None and backend_class(family).cpu_bfloat16
+        chosen = "bfloat16" if allowed and cpu_has_bfloat16() else "float32"
+    return device, (torch.bfloat16 if chosen == "bfloat16" else torch.float32)
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX tiles)."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes: assume not
+        return False
 
 
 # transformers' from_pretrained is not thread-safe: while it builds a model it patches torch for the
@@ -80,7 +101,7 @@ class ModelCache:
             return backend
 
     def _load(self, spec: ModelSpec) -> Backend:
-        device, dtype = device_and_dtype()
+        device, dtype = device_and_dtype(spec.family)
         path = spec.path
         if path is None:
             raise BackendError(f"Model '{spec.id}' is not installed on this worker. {spec.install_hint}")
@@ -89,7 +110,8 @@ class ModelCache:
         started = time.perf_counter()
         backend = backend_load(spec.family, target)
         metrics.model_loaded(model_key=spec.key, seconds=time.perf_counter() - started)
-        logger.info("loaded model %s (%s) on %s in %.1f s", spec.id, spec.family, device, time.perf_counter() - started)
+        logger.info("loaded model %s (%s) on %s in %s in %.1f s", spec.id, spec.family, device, dtype,
+                    time.perf_counter() - started)
         return backend
 
     def _evict(self, keep: tuple[str, str]) -> None:

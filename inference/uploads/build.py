@@ -223,7 +223,7 @@ def run_example(*, model_id: str, path: Path, family: str, kind_name: str, optio
     from ..runtime.loading import backend_load, device_and_dtype
 
     kind = kind_get(kind_name)
-    device, dtype = device_and_dtype()
+    device, dtype = device_and_dtype(family)
     try:
         backend = backend_load(family, LoadTarget(model_id=model_id, path=path, device=device, dtype=dtype,
                                                   options=options, cache_dir=cache_dir))

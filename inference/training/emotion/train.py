@@ -88,6 +88,8 @@ def train(
     lr: float = 1e-4,
     max_tokens: int = 64,
     seed: int = 42,
+    order_seed: int | None = None,
+    autocast: str = "off",
     limit: int | None = None,
     pooling: str = "mean",
     warmup_ratio: float = 0.06,
@@ -124,6 +126,13 @@ def train(
     a short-sequence step, for no measurable gain). The best model so far is
     saved after each improving epoch, so an interrupted run leaves one.
     ``limit`` reads the first training rows only (tests).
+
+    ``seed`` draws the validation slice and initialises the head; ``order_seed``
+    (``seed`` when None) draws the batch order and dropout, so runs that differ
+    only in it share their slice and starting point (members of an ensemble or
+    a weight average). ``autocast="bf16"`` runs forward and backward passes in
+    bfloat16 autocast (weights and optimiser stay float32; on CPUs with native
+    bfloat16 about 1.4 times faster a step on two threads).
     """
     # transformers lazily (its import is slow): the data and metrics helpers are used without it.
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
@@ -135,10 +144,13 @@ def train(
         raise ValueError(f"save_dtype must be 'auto', 'float16' or 'float32', not {save_dtype!r}")
     if epochs < 1 or patience < 1:
         raise ValueError("epochs and patience must be at least 1")
+    if autocast not in ("off", "bf16"):
+        raise ValueError(f"autocast must be 'off' or 'bf16', not {autocast!r}")
     if num_threads:
         torch.set_num_threads(num_threads)
     _seed_everything(seed)
-    rng = np.random.default_rng(seed)
+    order_seed = seed if order_seed is None else order_seed
+    rng = np.random.default_rng(order_seed)
 
     data_dir = Path(data_dir)
     output_dir = Path(output_dir)
@@ -159,6 +171,7 @@ def train(
         label2id={name: i for i, name in enumerate(labels)},
         dtype=torch.float32,
     )
+    _seed_everything(order_seed)  # the head is initialised from ``seed``; dropout follows the order's seed
     encoded = encode(tokenizer, [ex.text for ex in train_ex], max_tokens)
     lengths = [len(ids) for ids in encoded]
     y_np = multi_hot(train_ex, len(labels))
@@ -194,6 +207,8 @@ def train(
         "lr": lr,
         "max_tokens": max_tokens,
         "seed": seed,
+        "order_seed": order_seed,
+        "autocast": autocast,
         "limit": limit,
         "warmup_ratio": warmup_ratio,
         "weight_decay": weight_decay,
@@ -218,7 +233,9 @@ def train(
         running, seen, epoch_loss, epoch_batches = 0.0, 0, 0.0, 0
         for batch_idx in length_bucketed_batches(lengths, batch_size, rng):
             batch = collate([encoded[i] for i in batch_idx], pad_id)
-            loss = loss_fn(pool_logits(model, batch, pooling), y_train[batch_idx])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
+                logits = pool_logits(model, batch, pooling)
+            loss = loss_fn(logits.float(), y_train[batch_idx])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
