@@ -30,7 +30,9 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
     grows), 1,660 µs through Django's per-request cache. So the window is one
     atomic ``INCR`` (with its expiry) in one round trip on the process's
     shared Redis pool; DRF still decides when it applies and how the 429 reads.
-    Without Redis, no rate limit.
+    Redis not answering is raised (the request answers 503 within
+    ``REDIS_SOCKET_TIMEOUT_S``): the job could not be queued either, and this is
+    the request's first call to Redis.
     """
 
     scope = "api_key"
@@ -50,13 +52,10 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
             return True
         self.now = self.timer()
         self.key = self.get_cache_key(request, view)
-        try:
-            pipe = events.redis_client().pipeline(transaction=False)
-            pipe.incr(self.key)
-            pipe.expire(self.key, self.duration + 10, nx=True)
-            count = pipe.execute()[0]
-        except redis.RedisError:
-            return True
+        pipe = events.redis_client().pipeline(transaction=False)
+        pipe.incr(self.key)
+        pipe.expire(self.key, self.duration + 10, nx=True)
+        count = pipe.execute()[0]
         return count <= self.num_requests
 
     def wait(self) -> int:

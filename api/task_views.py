@@ -22,7 +22,7 @@ from typing import Any
 from adrf.views import APIView as AsyncAPIView
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.negotiation import BaseContentNegotiation
@@ -40,7 +40,7 @@ from .authentication import ApiKeyAuthentication, TaskSessionAuthentication
 from .errors import api_error_response
 from .limits import ApiKeyRateThrottle, allowance_check, queue_depth_check, rate_limited
 from .parsing import read_body
-from .serializers import job_json
+from .serializers import job_json, json_response
 from .waiting import inbox_open, job_read, job_stream_events, run_sync, wait_for_job
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait=(\d+(?:\.\d+)?)")
@@ -117,7 +117,7 @@ class TaskApi(AsyncAPIView):
         job_id = uuid.uuid4()
         inbox = await inbox_open(job_id) if wait > 0 else None
         try:
-            job = await run_sync(self.submit)(request, kind, job_id)
+            job = await run_sync(self.submit)(request, kind, job_id, inbox.reply_to if inbox else "")
             if job.input.get("stream"):
                 # The stream is read later, possibly on another event loop (Django's test
                 # client), so it listens on its own connection and reads the row first.
@@ -137,7 +137,7 @@ class TaskApi(AsyncAPIView):
             return _accepted(await job_read(job.id))
         return job_result_response(ended)
 
-    def submit(self, request: Request, kind: TaskKind, job_id: uuid.UUID) -> InferenceJob:
+    def submit(self, request: Request, kind: TaskKind, job_id: uuid.UUID, reply_to: str = "") -> InferenceJob:
         """DRF's checks, then the body, the caller's limits and the job (database work: on the pool)."""
         self.initial(request, kind_name=kind.name)
         user, api_key = request.user, request.auth
@@ -149,17 +149,18 @@ class TaskApi(AsyncAPIView):
             raise NotFound("unknown_model", "Unknown model.", field="model")
         if request.headers.get("Accept", "").startswith("text/event-stream") and kind.streams:
             data["stream"] = True
-        return job_accept(user=user, api_key=api_key, kind=kind, model_id=model_id, data=data, job_id=job_id)
+        return job_accept(user=user, api_key=api_key, kind=kind, model_id=model_id, data=data, job_id=job_id,
+                          reply_to=reply_to)
 
 
 def job_accept(*, user: Any, api_key: Any, kind: TaskKind, model_id: str | None, data: dict[str, Any],
-               job_id: uuid.UUID) -> InferenceJob:
+               job_id: uuid.UUID, reply_to: str = "") -> InferenceJob:
     """The caller's limits (monthly allowance, the model's queue, jobs in flight), then the job: every API's
     submission (Backprop's and OpenAI's) goes through here."""
     allowance_check(user=user)
     queue_depth_check(model_id=model_id or kind.default_model, user=user)
     return services.job_submit(user=user, api_key=api_key, kind_name=kind.name, model_id=model_id, data=data,
-                               max_in_flight=settings.API_MAX_JOBS_IN_FLIGHT, job_id=job_id)
+                               max_in_flight=settings.API_MAX_JOBS_IN_FLIGHT, job_id=job_id, reply_to=reply_to)
 
 
 def _wait_seconds(request: Request) -> float:
@@ -171,18 +172,18 @@ def _wait_seconds(request: Request) -> float:
     return min(wait, settings.API_WAIT_MAX_S)
 
 
-def _accepted(job: InferenceJob) -> JsonResponse:
+def _accepted(job: InferenceJob) -> HttpResponse:
     location = reverse("api:job-detail", args=[job.id])
-    response = JsonResponse(job_json(job), status=202)
+    response = json_response(job_json(job), status=202)
     response["Location"] = location
     response["Retry-After"] = "1"
     return response
 
 
-def job_result_response(job: InferenceJob) -> JsonResponse:
+def job_result_response(job: InferenceJob) -> HttpResponse:
     """A finished job as the task endpoint answers it: the Backprop body, or an error."""
     if job.status == JobStatus.SUCCEEDED:
-        response = JsonResponse(job.output, status=200)
+        response = json_response(job.output)
     elif job.status == JobStatus.CANCELLED:
         response = api_error_response(Conflict("job_cancelled", "The job was cancelled."))
     else:

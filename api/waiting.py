@@ -1,14 +1,14 @@
 """Waiting for a job without holding a thread: Redis pub/sub in the event loop.
 
 One pub/sub connection per event loop (per web process) serves every waiting
-request: a request opens an ``Inbox`` for its job's channel (``SUBSCRIBE``,
-confirmed before it returns), one reader task hands each message to the
-inboxes of its channel, and the inbox is closed (``UNSUBSCRIBE`` once nobody
-waits on the channel) when the request ends. A connection per request cost
-each request a TCP connect and handshake.
+request: it is subscribed to the process's reply channel, which the jobs its
+requests submit name (``InferenceJob.reply_to``); a request opens an ``Inbox``
+for its job, and one reader task hands each done message to the inboxes of
+its job. A connection per request cost each request a TCP connect and
+handshake, and a subscription per request two round trips.
 
-A task endpoint opens the inbox before it submits the job, so no event can be
-missed and the row need not be read first; a job's "done" message carries its
+A task endpoint opens the inbox before it submits the job (the reply channel
+is subscribed by then), so no event can be missed and the row need not be read first; a job's "done" message carries its
 outcome (``inference.jobs.jobs_finish``), so the answer needs no read
 either. Rarer endings (cancelled, failed by the sweeper) say only the
 status, and the row is read then. If nothing arrives for 5 s the row is read,
@@ -22,8 +22,8 @@ once, then relays the channel's "text" messages (``job_stream_events``).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -76,13 +76,18 @@ job_read = run_sync(_job_read)
 
 
 class Inbox:
-    """The messages of one job's channel, for one waiting request."""
+    """The messages about one job, for one waiting request."""
 
-    def __init__(self, listener: Listener, channel: str) -> None:
+    def __init__(self, listener: Listener, job_id: str) -> None:
         self.listener = listener
-        self.channel = channel
+        self.job_id = job_id
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.closed = False
+
+    @property
+    def reply_to(self) -> str:
+        """The channel the job's done message is sent to (``InferenceJob.reply_to``)."""
+        return self.listener.reply_channel
 
     async def get(self, timeout: float) -> dict[str, Any] | None:
         try:
@@ -93,11 +98,19 @@ class Inbox:
     async def close(self) -> None:
         if not self.closed:
             self.closed = True
-            await self.listener.release(self)
+            self.listener.release(self)
 
 
 class Listener:
-    """One pub/sub connection and one reader task for every inbox of an event loop."""
+    """One pub/sub connection, subscribed to this event loop's reply channel, and one reader task.
+
+    Jobs submitted by the loop's requests name the channel (``reply_to``); a
+    worker sends their done messages there, with the job's id, and the reader
+    hands each to the inboxes of its job. The channel is subscribed once, by
+    the first request (confirmed before it submits); redis-py subscribes again
+    when it reconnects. A subscription per request (SUBSCRIBE, UNSUBSCRIBE)
+    cost each request two round trips and 0.36 ms of CPU.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -106,44 +119,44 @@ class Listener:
         self.client = aioredis.Redis.from_url(settings.REDIS_URL, max_connections=1024,
                                               **events.client_options(asyncio=True))
         self.pubsub = self.client.pubsub()
+        self.reply_channel = f"{events.REPLY_PREFIX}{uuid.uuid4().hex}"
         self.inboxes: dict[str, set[Inbox]] = {}
-        self.confirmations: dict[str, list[asyncio.Future]] = {}
+        self.subscribed: asyncio.Future | None = None  # resolved once Redis confirmed the reply channel
         self.reader: asyncio.Task | None = None
         self.lock = asyncio.Lock()
 
     async def open(self, job_id) -> Inbox:
-        """An inbox for ``job_id``, subscribed (Redis confirmed it) before this returns."""
-        channel = events.channel(job_id)
-        inbox = Inbox(self, channel)
+        """An inbox for ``job_id``; the reply channel is subscribed (Redis confirmed it) before this returns."""
+        if self.subscribed is None or not self.subscribed.done() or self.subscribed.exception() is not None:
+            await self._subscribe_once()
+        inbox = Inbox(self, str(job_id))
+        self.inboxes.setdefault(inbox.job_id, set()).add(inbox)
+        return inbox
+
+    async def _subscribe_once(self) -> None:
         async with self.lock:
-            waiting = self.inboxes.setdefault(channel, set())
-            waiting.add(inbox)
-            if len(waiting) > 1:
-                return inbox  # the channel is subscribed already
-            confirmed = asyncio.get_running_loop().create_future()
-            self.confirmations.setdefault(channel, []).append(confirmed)
+            if self.subscribed is not None and self.subscribed.done() and self.subscribed.exception() is None:
+                return
+            confirmed = self.subscribed = asyncio.get_running_loop().create_future()
             try:
-                await self._subscribe(channel)
-            except Exception:  # Redis down or frozen: the request answers 503 (api/middleware.py)
-                waiting.discard(inbox)
-                if not waiting:
-                    del self.inboxes[channel]
-                self.confirmations.pop(channel, None)
+                await self._subscribe(self.reply_channel)
+            except Exception as exc:  # Redis down or frozen: the request answers 503 (api/middleware.py)
+                confirmed.set_exception(exc)
+                confirmed.exception()  # retrieved: the next request tries again
                 raise
             self._start_reader()
-        try:
-            # On a frozen Redis the SUBSCRIBE is written to the open connection but never confirmed: that is
-            # Redis not answering (503 within REDIS_SOCKET_TIMEOUT_S, as any other call), not a reason to
-            # go on and submit a job whose message would then wait for the same timeouts again.
-            await asyncio.wait_for(asyncio.shield(confirmed), settings.REDIS_SOCKET_TIMEOUT_S)
-        except TimeoutError:
-            logger.warning("no confirmation of the subscription to %s", channel)
-            async with self.lock:
-                self.confirmations.pop(channel, None)
-            await self.release(inbox)
-            raise redis.TimeoutError(f"Redis did not confirm a subscription within "
-                                     f"{settings.REDIS_SOCKET_TIMEOUT_S} s") from None
-        return inbox
+            try:
+                # On a frozen Redis the SUBSCRIBE is written to the open connection but never confirmed: that
+                # is Redis not answering (503 within REDIS_SOCKET_TIMEOUT_S, as any other call).
+                await asyncio.wait_for(asyncio.shield(confirmed), settings.REDIS_SOCKET_TIMEOUT_S)
+            except TimeoutError:
+                logger.warning("no confirmation of the subscription to %s", self.reply_channel)
+                error = redis.TimeoutError(f"Redis did not confirm a subscription within "
+                                           f"{settings.REDIS_SOCKET_TIMEOUT_S} s")
+                if not confirmed.done():
+                    confirmed.set_exception(error)
+                    confirmed.exception()
+                raise error from None
 
     async def _subscribe(self, channel: str) -> None:
         """SUBSCRIBE on the shared connection, reconnecting once if it was dropped under us.
@@ -165,19 +178,13 @@ class Listener:
             except (redis.RedisError, OSError, AttributeError, RuntimeError) as exc:
                 raise redis.ConnectionError(f"cannot subscribe to job events: {exc!r}") from first
 
-    async def release(self, inbox: Inbox) -> None:
-        async with self.lock:
-            waiting = self.inboxes.get(inbox.channel)
-            if waiting is None:
-                return
-            waiting.discard(inbox)
-            if waiting:
-                return
-            del self.inboxes[inbox.channel]
-            try:
-                await self.pubsub.unsubscribe(inbox.channel)
-            except Exception:  # the connection is gone; a new one subscribes only what is open
-                pass
+    def release(self, inbox: Inbox) -> None:
+        waiting = self.inboxes.get(inbox.job_id)
+        if waiting is None:
+            return
+        waiting.discard(inbox)
+        if not waiting:
+            del self.inboxes[inbox.job_id]
 
     def _start_reader(self) -> None:
         if self.reader is None or self.reader.done():
@@ -195,20 +202,17 @@ class Listener:
                 continue
             if message is None:
                 continue
-            channel = message["channel"]
-            channel = channel.decode() if isinstance(channel, bytes) else channel
             if message["type"] == "subscribe":
-                for confirmed in self.confirmations.pop(channel, []):
-                    if not confirmed.done():
-                        confirmed.set_result(None)
+                if self.subscribed is not None and not self.subscribed.done():
+                    self.subscribed.set_result(None)
                 continue
             if message["type"] != "message":
                 continue
             try:
-                payload = json.loads(message["data"])
+                payload = events.message_decode(message["data"])
             except ValueError:
                 continue
-            for inbox in list(self.inboxes.get(channel, ())):
+            for inbox in list(self.inboxes.get(str(payload.get("job", "")), ())):
                 inbox.queue.put_nowait(payload)
 
 
@@ -267,7 +271,7 @@ async def job_stream_events(job_id, timeout: float) -> AsyncIterator[dict[str, A
                     yield {"event": "done", "job": job}
                     return
                 continue
-            payload = json.loads(message["data"])
+            payload = events.message_decode(message["data"])
             if payload.get("event") == "done":
                 yield {"event": "done", "job": await job_read(job_id)}
                 return

@@ -91,6 +91,9 @@ class InferenceJob(models.Model):
         null=True, blank=True, help_text="Tokens the model wrote (generation and chat).")
     finish_reasons = models.JSONField(
         null=True, blank=True, help_text="Why each generated sequence ended, in output order: stop or length.")
+    reply_to = models.CharField(
+        max_length=64, blank=True, default="",
+        help_text="The Redis channel of the web process that waits for the job: its done event goes there too.")
     data_purged_at = models.DateTimeField(
         null=True, blank=True,
         help_text="When the input and the result were deleted (JOB_DATA_RETENTION_DAYS after the job ended).")

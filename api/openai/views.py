@@ -18,7 +18,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -32,6 +32,7 @@ from inference.models import InferenceJob, JobStatus
 from inference.registry import kind_get, public_kinds
 
 from ..apis import ApiView
+from ..serializers import json_response
 from ..task_views import TaskApi, job_accept, job_headers
 from ..waiting import inbox_open, job_stream_events, run_sync, wait_for_job
 from . import translate
@@ -104,7 +105,7 @@ class OpenAIApi(TaskApi):
         created = int(time.time())
         inbox = await inbox_open(job_id)
         try:
-            job, context = await run_sync(self.submit)(request, kind, job_id)
+            job, context = await run_sync(self.submit)(request, kind, job_id, inbox.reply_to)
             if job.input.get("stream"):
                 response = StreamingHttpResponse(self.stream(job, created, context), content_type="text/event-stream")
                 response["Cache-Control"] = "no-cache"
@@ -127,9 +128,10 @@ class OpenAIApi(TaskApi):
             raise JobFailed("job_failed", ended.error or "The job failed.")
         # On the pool, not the event loop: counting an embedding request's tokens is CPU work.
         body = await run_sync(self.answer)(ended, created, context)
-        return job_headers(JsonResponse(body), ended)
+        return job_headers(json_response(body), ended)
 
-    def submit(self, request: Request, kind: TaskKind, job_id: uuid.UUID) -> tuple[InferenceJob, dict[str, Any]]:
+    def submit(self, request: Request, kind: TaskKind, job_id: uuid.UUID,
+               reply_to: str = "") -> tuple[InferenceJob, dict[str, Any]]:
         self.initial(request)
         try:
             model_id, data, context = self.translate(_json_body(request))
@@ -144,7 +146,7 @@ class OpenAIApi(TaskApi):
                                f"(it serves {endpoints}).", field="model")
         try:
             job = job_accept(user=request.user, api_key=request.auth, kind=kind, model_id=model_id, data=data,
-                             job_id=job_id)
+                             job_id=job_id, reply_to=reply_to)
         except ApiError as exc:  # a bound of the kind: named as OpenAI names the parameter
             if exc.field:
                 name = kind.openai.openai_name(exc.field.split("[")[0])

@@ -2,17 +2,21 @@
 
 Channel ``fp:job:<id>`` carries JSON messages: ``{"event": "done", "status": ...}``
 when a job ends, and ``{"event": "text", ...}`` while text generation streams.
-Waiting is event-driven: a request subscribes, then checks the row once, then
-awaits a message (see ``api/waiting.py``).
+A job submitted by a waiting request also names that web process's reply
+channel (``InferenceJob.reply_to``, ``fp:reply:<token>``): its done message goes
+there too, with the job's id, so a web process listens on one channel for all
+its requests instead of subscribing for each (see ``api/waiting.py``).
+Messages are encoded with orjson: a text vector's 384 numbers cost 177 µs
+with the standard library and 12 µs with it, each way.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 from uuid import UUID
 
+import orjson
 import redis
 import redis.asyncio.retry
 from django.conf import settings
@@ -25,6 +29,19 @@ _lock = threading.Lock()
 
 def channel(job_id: UUID | str) -> str:
     return f"fp:job:{job_id}"
+
+
+REPLY_PREFIX = "fp:reply:"
+
+
+def message_encode(job_id: UUID | str, event: str, data: dict[str, Any]) -> bytes:
+    """A job event as sent: ``{"event", "job", ...data}``."""
+    return orjson.dumps({"event": event, "job": str(job_id), **data}, option=orjson.OPT_NON_STR_KEYS)
+
+
+def message_decode(raw: bytes | str) -> dict[str, Any]:
+    """A job event as received (``ValueError`` when it is not JSON)."""
+    return orjson.loads(raw)
 
 
 def client_options(*, asyncio: bool = False, timeout: float | None = None) -> dict[str, Any]:
@@ -82,22 +99,24 @@ def broker_persistence(url: str, *, timeout: float | None = None) -> tuple[str, 
 
 
 
-def publish(job_id: UUID | str, event: str, **data: Any) -> None:
-    """Best effort: waiters fall back to the database row if a message is lost."""
-    try:
-        redis_client().publish(channel(job_id), json.dumps({"event": event, **data}))
-    except redis.RedisError:
-        pass
+def publish(job_id: UUID | str, event: str, *, reply_to: str = "", **data: Any) -> None:
+    """Best effort: waiters fall back to the database row if a message is lost. ``reply_to``: the
+    submitting web process's channel (the job's ``reply_to``), which gets the message too."""
+    publish_many([(job_id, event, data, reply_to)])
 
 
-def publish_many(messages: list[tuple[UUID | str, str, dict[str, Any]]]) -> None:
-    """Several events in one round trip (a batch's done events); best effort like ``publish``."""
+def publish_many(messages: list[tuple[UUID | str, str, dict[str, Any], str]]) -> None:
+    """Several events ``(job id, event, data, reply_to)`` in one round trip (a batch's done events); each
+    goes to its job's channel and to its ``reply_to`` channel when it has one. Best effort like ``publish``."""
     if not messages:
         return
     try:
         pipe = redis_client().pipeline(transaction=False)
-        for job_id, event, data in messages:
-            pipe.publish(channel(job_id), json.dumps({"event": event, **data}))
+        for job_id, event, data, reply_to in messages:
+            message = message_encode(job_id, event, data)
+            pipe.publish(channel(job_id), message)
+            if reply_to:
+                pipe.publish(reply_to, message)
         pipe.execute()
     except redis.RedisError:
         pass

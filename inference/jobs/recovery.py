@@ -38,7 +38,7 @@ def job_fail(*, job: InferenceJob, error: str) -> bool:
     if InferenceJob.objects.filter(id=job.id, status=JobStatus.RUNNING, started_at=job.started_at).update(
             status=JobStatus.FAILED, error=error, finished_at=now, released_at=now):
         metrics.job_ended(job=job, status=JobStatus.FAILED)
-        events.publish(job.id, "done", status=JobStatus.FAILED)
+        events.publish(job.id, "done", reply_to=job.reply_to, status=JobStatus.FAILED)
         return True
     return False
 
@@ -66,7 +66,7 @@ def job_cancel(*, job: InferenceJob) -> InferenceJob:
         metrics.job_ended(job=job, status=JobStatus.CANCELLED)
     if job.status == JobStatus.CANCELLED:
         events.cancel_flag_set(job.id)
-        events.publish(job.id, "done", status=JobStatus.CANCELLED)
+        events.publish(job.id, "done", reply_to=job.reply_to, status=JobStatus.CANCELLED)
     return job
 
 
@@ -126,7 +126,7 @@ def jobs_sweep() -> dict[str, int]:
         status=JobStatus.CANCELLED, released_at__isnull=True).update(released_at=now)
     expire_before = now - timedelta(seconds=settings.JOB_QUEUED_TIMEOUT_S)
     expired = InferenceJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=expire_before)
-    for job in list(expired.only("id", "task_kind", "model_id", "model_key")):
+    for job in list(expired.only("id", "task_kind", "model_id", "model_key", "reply_to")):
         job_id = job.id
         if InferenceJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
             status=JobStatus.FAILED, finished_at=now, released_at=now,
@@ -135,7 +135,7 @@ def jobs_sweep() -> dict[str, int]:
         ):
             counts["expired"] += 1
             metrics.job_ended(job=job, status=JobStatus.FAILED)
-            events.publish(job_id, "done", status=JobStatus.FAILED)
+            events.publish(job_id, "done", reply_to=job.reply_to, status=JobStatus.FAILED)
     # A queued job whose message went unanswered for a long while (lost with a
     # Redis that kept nothing on disk, say) gets its message again. Harmless if
     # the first one is still queued: only one delivery can claim the job.

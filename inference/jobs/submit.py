@@ -56,13 +56,14 @@ def job_prepare(*, user: AbstractBaseUser, kind_name: str, model_id: str | None,
 
 def job_submit(*, user: AbstractBaseUser, api_key: Any | None, kind_name: str, model_id: str | None,
                data: dict[str, Any], allow_internal: bool = False, max_in_flight: int | None = None,
-               job_id: UUID | None = None) -> InferenceJob:
+               job_id: UUID | None = None, reply_to: str = "") -> InferenceJob:
     """Validate and record a job, then enqueue its Celery task once the row is committed.
 
     ``max_in_flight`` caps the user's queued and running jobs; the check and
     the insert happen under a lock on the user's row, so concurrent requests
     cannot both slip under the cap. ``job_id``: the new job's id, when the
-    caller listens for its events before submitting (the API does).
+    caller listens for its events before submitting (the API does). ``reply_to``: the channel of the
+    waiting web process, which gets the job's done message too (``api.waiting``).
     """
     kind, spec, cleaned = job_prepare(user=user, kind_name=kind_name, model_id=model_id, data=data,
                                       allow_internal=allow_internal)
@@ -70,7 +71,7 @@ def job_submit(*, user: AbstractBaseUser, api_key: Any | None, kind_name: str, m
     try:
         with transaction.atomic():
             job = _job_record(user=user, api_key=api_key, kind=kind, spec=spec, cleaned=cleaned,
-                              max_in_flight=max_in_flight, job_id=job_id)
+                              max_in_flight=max_in_flight, job_id=job_id, reply_to=reply_to)
     except BROKER_ERRORS:
         # The row is committed but its message was not sent: the job ends now, failed with a reason,
         # so it never runs later (the sweeper would re-send it) behind the 503 its request gets.
@@ -84,7 +85,8 @@ def job_submit(*, user: AbstractBaseUser, api_key: Any | None, kind_name: str, m
 
 
 def _job_record(*, user: AbstractBaseUser, api_key: Any | None, kind: TaskKind, spec: ModelSpec,
-                cleaned: dict[str, Any], max_in_flight: int | None, job_id: UUID | None) -> InferenceJob:
+                cleaned: dict[str, Any], max_in_flight: int | None, job_id: UUID | None,
+                reply_to: str = "") -> InferenceJob:
     """Inside the submit's transaction: the in-flight cap, the row, and its message on commit."""
     if max_in_flight is not None:
         if connection.features.has_select_for_update:  # SQLite: BEGIN IMMEDIATE serializes writers already
@@ -96,7 +98,7 @@ def _job_record(*, user: AbstractBaseUser, api_key: Any | None, kind: TaskKind, 
     given_id = {"id": job_id} if job_id is not None else {}
     job = InferenceJob.objects.create(**given_id, owner=user, api_key=api_key, task_kind=kind.name,
                                       model_id=spec.id, model_key=spec.key, input=cleaned,
-                                      enqueued_at=timezone.now())
+                                      enqueued_at=timezone.now(), reply_to=reply_to)
     job_enqueue(job=job, spec=spec, stamped=True)
     return job
 
