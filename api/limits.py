@@ -6,16 +6,20 @@ exception handler answers it (429 or 503, with ``Retry-After``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import redis
 from django.conf import settings
 from django.utils import timezone
+from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
 from dashboard.selectors import month_start, next_month_start, usage_total
-from inference.errors import LimitReached, Unavailable
-from inference.jobs import events
+from inference.errors import ApiError, LimitReached, Unavailable
+from inference.jobs import JobRequest, events
 from inference.jobs.selectors import model_resolve
 from inference.models import InferenceJob, JobStatus
+from inference.registry import kind_get
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
@@ -64,6 +68,22 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
 
 
 
+def rate_limits_check(requests: Sequence[Request]) -> list[int | None]:
+    """``ApiKeyRateThrottle`` for several requests in one round trip (the web's batches, ``jobs_accept``):
+    for each, None when it may go on, else the seconds until the next window opens."""
+    throttle = ApiKeyRateThrottle()
+    if throttle.rate is None or not requests:
+        return [None] * len(requests)
+    throttle.now = throttle.timer()
+    pipe = events.redis_client().pipeline(transaction=False)
+    for request in requests:
+        key = throttle.get_cache_key(request, None)
+        pipe.incr(key)
+        pipe.expire(key, throttle.duration + 10, nx=True)
+    counts = pipe.execute()[0::2]
+    return [None if count <= throttle.num_requests else throttle.wait() for count in counts]
+
+
 def rate_limited(retry_after: int) -> LimitReached:
     """The refusal of a throttled request (``APIView.throttled``)."""
     return LimitReached("rate_limited", f"Rate limit of {settings.API_RATE_LIMIT_PER_MINUTE} requests a minute "
@@ -106,22 +126,48 @@ def allowance_check(*, user) -> None:
 
 
 def _queued(model_id: str, user) -> int:
-    """Messages waiting in the model's worker queue (one LLEN); the queued rows where the broker is not Redis."""
+    """The model's jobs waiting for a worker: its queued rows (a Celery message may carry several jobs)."""
     spec = model_resolve(model_id=model_id, user=user)
-    broker = settings.CELERY_BROKER_URL
-    if spec is not None and broker.startswith(("redis://", "rediss://", "unix://")):
-        try:
-            return int(events.redis_client(broker).llen(spec.queue))
-        except redis.RedisError:
-            pass
-    return InferenceJob.objects.filter(model_id=model_id, status=JobStatus.QUEUED).count()
+    if spec is None:
+        return 0
+    return InferenceJob.objects.filter(model_key=spec.key, status=JobStatus.QUEUED).count()
 
 
-def queue_depth_check(*, model_id: str, user=None) -> None:
-    """Refuse a job while its model's queue is full (retry in 5 s)."""
+def queue_depth_check(*, model_id: str, user=None, queued: int | None = None) -> None:
+    """Refuse a job while its model's queue is full (retry in 5 s). ``queued``: the count, when known."""
     limit = settings.API_MAX_QUEUED_PER_MODEL
-    queued = _queued(model_id, user) if limit > 0 else 0
+    if queued is None:
+        queued = _queued(model_id, user) if limit > 0 else 0
     if queued >= limit:
         raise Unavailable("queue_full", f"The queue for '{model_id}' is full ({queued} jobs waiting); "
                           "retry shortly.", retry_after=5)
+
+
+class CallerLimits:
+    """The callers' limits for the requests of one batch (``jobs_accept``): the monthly allowance read once per
+    user, the model's queue counted once per model and then counted on with the jobs let through."""
+
+    def __init__(self) -> None:
+        self.allowance_checked: dict[object, ApiError | None] = {}
+        self.queued: dict[str, int] = {}
+
+    def check(self, request: JobRequest) -> None:
+        """Raise the ``ApiError`` refusing ``request`` (allowance spent, queue full); else count it queued."""
+        user = request.user
+        if user.pk not in self.allowance_checked:
+            try:
+                allowance_check(user=user)
+                self.allowance_checked[user.pk] = None
+            except ApiError as exc:
+                self.allowance_checked[user.pk] = exc
+        refusal = self.allowance_checked[user.pk]
+        if refusal is not None:
+            raise refusal
+        kind = kind_get(request.kind_name)
+        model_id = request.model_id or (kind.default_model if kind is not None else "")
+        key = f"{user.pk}:{model_id}"  # a user's own models have their own queues' names
+        if key not in self.queued:
+            self.queued[key] = _queued(model_id, user) if settings.API_MAX_QUEUED_PER_MODEL > 0 else 0
+        queue_depth_check(model_id=model_id, user=user, queued=self.queued[key])
+        self.queued[key] += 1
 

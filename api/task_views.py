@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from adrf.views import APIView as AsyncAPIView
@@ -28,20 +30,21 @@ from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
-from rest_framework.views import APIView
 
 from inference import jobs as services
-from inference.errors import Conflict, InvalidInput, JobFailed, NotFound
+from inference.errors import ApiError, Conflict, InvalidInput, JobFailed, NotFound
+from inference.jobs import JobRequest
 from inference.kinds.base import TaskKind
 from inference.models import InferenceJob, JobStatus
 from inference.registry import kind_get
 
 from .authentication import ApiKeyAuthentication, TaskSessionAuthentication
 from .errors import api_error_response
-from .limits import ApiKeyRateThrottle, allowance_check, queue_depth_check, rate_limited
+from .limits import ApiKeyRateThrottle, CallerLimits, rate_limited, rate_limits_check
 from .parsing import read_body
 from .serializers import job_json, json_response
-from .waiting import inbox_open, job_read, job_stream_events, run_sync, wait_for_job
+from .submissions import LoopCoalescers
+from .waiting import inbox_open, job_read, job_stream_events, wait_for_job
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait=(\d+(?:\.\d+)?)")
 
@@ -100,12 +103,8 @@ class TaskApi(AsyncAPIView):
         return self.response
 
     def check_throttles(self, request: Request) -> None:
-        # DRF's own: adrf's also hops back to the event loop (async_to_sync) for async throttles, of which
-        # there are none.
-        APIView.check_throttles(self, request)
-
-    def throttled(self, request: Request, wait: float | None) -> None:
-        raise rate_limited(int(wait or 1))
+        """Nothing here: the rate limit (``ApiKeyRateThrottle``) is checked by ``jobs_accept`` for every
+        request of a batch in one Redis round trip, after DRF's authentication and permission."""
 
     async def post(self, request: Request, kind_name: str) -> HttpResponse:
         kind = kind_get(kind_name)
@@ -117,7 +116,7 @@ class TaskApi(AsyncAPIView):
         job_id = uuid.uuid4()
         inbox = await inbox_open(job_id) if wait > 0 else None
         try:
-            job = await run_sync(self.submit)(request, kind, job_id, inbox.reply_to if inbox else "")
+            job = await SUBMISSIONS.submit(Submission(self, request, kind, job_id, inbox.reply_to if inbox else ""))
             if job.input.get("stream"):
                 # The stream is read later, possibly on another event loop (Django's test
                 # client), so it listens on its own connection and reads the row first.
@@ -137,10 +136,9 @@ class TaskApi(AsyncAPIView):
             return _accepted(await job_read(job.id))
         return job_result_response(ended)
 
-    def submit(self, request: Request, kind: TaskKind, job_id: uuid.UUID, reply_to: str = "") -> InferenceJob:
-        """DRF's checks, then the body, the caller's limits and the job (database work: on the pool)."""
-        self.initial(request, kind_name=kind.name)
-        user, api_key = request.user, request.auth
+    def prepare(self, submission: Submission) -> JobRequest:
+        """The job a request asks for, from its body (after DRF's checks; on the pool, in ``jobs_accept``)."""
+        request, kind = submission.request, submission.kind
         data = read_body(request._request, kind)
         model_id = data.pop("model", None)
         if model_id is not None and not isinstance(model_id, str):
@@ -149,18 +147,69 @@ class TaskApi(AsyncAPIView):
             raise NotFound("unknown_model", "Unknown model.", field="model")
         if request.headers.get("Accept", "").startswith("text/event-stream") and kind.streams:
             data["stream"] = True
-        return job_accept(user=user, api_key=api_key, kind=kind, model_id=model_id, data=data, job_id=job_id,
-                          reply_to=reply_to)
+        return JobRequest(user=request.user, api_key=request.auth, kind_name=kind.name, model_id=model_id,
+                          data=data, job_id=submission.job_id, reply_to=submission.reply_to)
+
+    def refused(self, exc: ApiError) -> ApiError:
+        """A refusal of the job (a limit, an input bound) as this API words it (OpenAI's renames fields)."""
+        return exc
 
 
-def job_accept(*, user: Any, api_key: Any, kind: TaskKind, model_id: str | None, data: dict[str, Any],
-               job_id: uuid.UUID, reply_to: str = "") -> InferenceJob:
-    """The caller's limits (monthly allowance, the model's queue, jobs in flight), then the job: every API's
-    submission (Backprop's and OpenAI's) goes through here."""
-    allowance_check(user=user)
-    queue_depth_check(model_id=model_id or kind.default_model, user=user)
-    return services.job_submit(user=user, api_key=api_key, kind_name=kind.name, model_id=model_id, data=data,
-                               max_in_flight=settings.API_MAX_JOBS_IN_FLIGHT, job_id=job_id, reply_to=reply_to)
+@dataclass
+class Submission:
+    """A task request waiting to be accepted (``jobs_accept``) with the requests that arrived with it."""
+
+    view: TaskApi
+    request: Request
+    kind: TaskKind
+    job_id: uuid.UUID
+    reply_to: str
+
+
+def jobs_accept(submissions: Sequence[Submission]) -> list[InferenceJob | BaseException]:
+    """Every API's submissions (Backprop's and OpenAI's), as many as arrived together; on the pool.
+
+    Per request, DRF's checks (authentication, permission), then the rate limit of all of them in one
+    Redis round trip, then each request's body (``prepare``); then the callers' limits (the monthly
+    allowance once per user, the model's queue once per model) and one ``jobs_submit`` for the jobs
+    (one transaction; the in-flight cap once per user). Each submission's own outcome, in order: its
+    job, or the exception refusing it, as its request alone would have had it.
+    """
+    outcomes: list[InferenceJob | BaseException | None] = [None] * len(submissions)
+    checked: list[int] = []
+    for index, submission in enumerate(submissions):
+        try:
+            submission.view.initial(submission.request, kind_name=submission.kind.name)
+        except Exception as exc:  # noqa: BLE001 - each request's own refusal (or a database error: a 503)
+            outcomes[index] = exc
+        else:
+            checked.append(index)
+    requests: list[tuple[int, JobRequest]] = []
+    for index, wait in zip(checked, rate_limits_check([submissions[i].request for i in checked]), strict=True):
+        if wait is not None:
+            outcomes[index] = rate_limited(wait)
+            continue
+        try:
+            requests.append((index, submissions[index].view.prepare(submissions[index])))
+        except Exception as exc:  # noqa: BLE001
+            outcomes[index] = exc
+    limits = CallerLimits()
+    accepted: list[tuple[int, JobRequest]] = []
+    for index, job_request in requests:
+        try:
+            limits.check(job_request)
+        except ApiError as exc:
+            outcomes[index] = submissions[index].view.refused(exc)
+        else:
+            accepted.append((index, job_request))
+    submitted = services.jobs_submit(requests=[job_request for _, job_request in accepted],
+                                     max_in_flight=settings.API_MAX_JOBS_IN_FLIGHT)
+    for (index, _), outcome in zip(accepted, submitted, strict=True):
+        outcomes[index] = submissions[index].view.refused(outcome) if isinstance(outcome, ApiError) else outcome
+    return [outcome if outcome is not None else RuntimeError("not accepted") for outcome in outcomes]
+
+
+SUBMISSIONS: LoopCoalescers[Submission] = LoopCoalescers(jobs_accept)
 
 
 def _wait_seconds(request: Request) -> float:

@@ -41,6 +41,29 @@ def run_job(self, job_id: str, route: list | None = None) -> None:
         raise self.retry(exc=exc, countdown=2, max_retries=settings.JOB_DB_RETRIES) from exc
 
 
+@shared_task(name=jobs.RUN_JOBS, bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_jobs(self, items: list) -> None:
+    """Run several jobs sent together (``[[job id, route], ...]``: one web process's submissions of a
+    moment, for one queue), each batched with concurrent jobs of its model and kind, as ``run_job`` does.
+
+    Returns (and the message is acknowledged) once every job's outcome is recorded. A database that
+    stays away sends the message again (the claim skips the jobs already run); a worker that dies
+    mid-way leaves its jobs to ``sweep_jobs``.
+    """
+    try:
+        routed = []
+        for job_id, route in items:
+            if route is None or len(route) != 5:
+                route = job_route_read(job_id=job_id)
+                if route is None:  # not queued (a duplicate delivery, a cancelled job): nothing to run
+                    continue
+            routed.append((job_id, route))
+        batching.jobs_run_batched(items=routed, run_one=jobs.job_run, run_batch=jobs.jobs_run,
+                                  resend=jobs.jobs_resend)
+    except jobs.DB_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=2, max_retries=settings.JOB_DB_RETRIES) from exc
+
+
 @shared_task(name="inference.tasks.sweep_jobs", acks_late=True)
 def sweep_jobs() -> dict[str, int]:
     """Re-queue or fail jobs whose worker died; fail jobs no worker took."""

@@ -26,7 +26,7 @@ export MODEL_CACHE_DIR="${MODEL_CACHE_DIR:-$ROOT/data/model-cache}"
 port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 export REDIS_URL="redis://127.0.0.1:$port/0" CELERY_BROKER_URL="redis://127.0.0.1:$port/0"
 # Limits high enough not to answer 429 (they are still checked on every request).
-export API_RATE_LIMIT_PER_MINUTE=100000000 API_MAX_JOBS_IN_FLIGHT=100000 MONTHLY_COMPUTE_SECONDS=0
+export API_RATE_LIMIT_PER_MINUTE=100000000 API_MAX_JOBS_IN_FLIGHT=100000 MONTHLY_COMPUTE_SECONDS=1000000000
 export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
 export PROMETHEUS_MULTIPROC_DIR="$DATA_DIR/prometheus"
 mkdir -p "$DATA_DIR" "$PROMETHEUS_MULTIPROC_DIR"

@@ -1,7 +1,7 @@
 """The ``/v1`` endpoints: OpenAI's shapes over the same jobs, keys, limits and usage as ``/api``.
 
 Each call is a job of a task kind (``translate`` says which and how its parameters are named), submitted
-through ``api.task_views.job_accept`` like any other: the same rate throttle, allowance, queue and in-flight
+through ``api.task_views.jobs_accept`` like any other: the same rate throttle, allowance, queue and in-flight
 limits, the same jobs list. Errors come in OpenAI's shape because ``api.errors`` answers every error under
 ``/v1/`` in it. A call waits for its job (OpenAI's API has no 202); a stream, or a wait, that the client
 leaves cancels the job.
@@ -26,14 +26,14 @@ from inference import jobs as services
 from inference.catalog import ModelSpec
 from inference.errors import ApiError, Conflict, InvalidInput, JobFailed, NotFound, Unavailable
 from inference.inputs.tokens import token_counter
+from inference.jobs import JobRequest
 from inference.jobs.selectors import model_list, model_resolve
-from inference.kinds.base import TaskKind
 from inference.models import InferenceJob, JobStatus
 from inference.registry import kind_get, public_kinds
 
 from ..apis import ApiView
 from ..serializers import json_response
-from ..task_views import TaskApi, job_accept, job_headers
+from ..task_views import SUBMISSIONS, Submission, TaskApi, job_headers
 from ..waiting import inbox_open, job_stream_events, run_sync, wait_for_job
 from . import translate
 
@@ -105,7 +105,8 @@ class OpenAIApi(TaskApi):
         created = int(time.time())
         inbox = await inbox_open(job_id)
         try:
-            job, context = await run_sync(self.submit)(request, kind, job_id, inbox.reply_to)
+            job = await SUBMISSIONS.submit(Submission(self, request, kind, job_id, inbox.reply_to))
+            context = self.context
             if job.input.get("stream"):
                 response = StreamingHttpResponse(self.stream(job, created, context), content_type="text/event-stream")
                 response["Cache-Control"] = "no-cache"
@@ -130,9 +131,9 @@ class OpenAIApi(TaskApi):
         body = await run_sync(self.answer)(ended, created, context)
         return job_headers(json_response(body), ended)
 
-    def submit(self, request: Request, kind: TaskKind, job_id: uuid.UUID,
-               reply_to: str = "") -> tuple[InferenceJob, dict[str, Any]]:
-        self.initial(request)
+    def prepare(self, submission: Submission) -> JobRequest:
+        """The job an OpenAI request asks for (after DRF's checks; on the pool, in ``jobs_accept``)."""
+        request, kind = submission.request, submission.kind
         try:
             model_id, data, context = self.translate(_json_body(request))
         except translate.RequestRefused as exc:
@@ -144,16 +145,21 @@ class OpenAIApi(TaskApi):
             endpoints = ", ".join(_endpoints(spec)) or "no /v1 endpoint"
             raise InvalidInput("model_not_supported", f"The model '{model_id}' does not serve {kind.openai.path} "
                                f"(it serves {endpoints}).", field="model")
-        try:
-            job = job_accept(user=request.user, api_key=request.auth, kind=kind, model_id=model_id, data=data,
-                             job_id=job_id, reply_to=reply_to)
-        except ApiError as exc:  # a bound of the kind: named as OpenAI names the parameter
-            if exc.field:
-                name = kind.openai.openai_name(exc.field.split("[")[0])
-                exc.field = name
-                exc.details = {name: next(iter(exc.details.values()))} if exc.details else None
-            raise
-        return job, {**context, "spec": spec}
+        self.context = {**context, "spec": spec}
+        return JobRequest(user=request.user, api_key=request.auth, kind_name=kind.name, model_id=model_id,
+                          data=data, job_id=submission.job_id, reply_to=submission.reply_to)
+
+    def refused(self, exc: ApiError) -> ApiError:
+        """A bound of the kind, named as OpenAI names the parameter."""
+        if exc.field:
+            name = self.kind_openai_name(exc.field.split("[")[0])
+            exc.field = name
+            exc.details = {name: next(iter(exc.details.values()))} if exc.details else None
+        return exc
+
+    def kind_openai_name(self, name: str) -> str:
+        kind = kind_get(self.kind_name)
+        return kind.openai.openai_name(name) if kind is not None and kind.openai is not None else name
 
     def translate(self, body: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
         raise NotImplementedError

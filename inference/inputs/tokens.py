@@ -1,10 +1,16 @@
 """Counting tokens before a job is queued, with the model's own tokenizer.
 
 Only tokenizer files are read (no weights), once per process and model, so the
-web process can check token bounds without loading a model. The web process
-validates requests on several threads at once: loading is serialised (the
-first ``transformers`` import is not thread-safe), and so is each tokenizer
-(a fast tokenizer used by two threads at once raises "Already borrowed").
+web process can check token bounds without loading a model. A folder with a
+``tokenizer.json`` (every fast tokenizer) is read with the ``tokenizers``
+library alone, as transformers' fast tokenizers run it: importing transformers
+in the web process imported torch too, several core-seconds on the first
+request of each web process after a start (docs/perf/README.md) and hundreds
+of megabytes for nothing. Other folders (a slow tokenizer only) go through
+transformers. The web process validates requests on several threads at once:
+loading is serialised (the first ``transformers`` import is not thread-safe),
+and so is each tokenizer (a fast tokenizer used by two threads at once raises
+"Already borrowed").
 """
 
 from __future__ import annotations
@@ -18,16 +24,30 @@ _loading = threading.Lock()
 
 
 @functools.lru_cache(maxsize=16)
-def _load(path: str, revision: str):
-    from transformers import AutoTokenizer  # lazily: the web process imports transformers only to count tokens
-
+def _load(path: str, revision: str) -> tuple[Callable[[str], int], threading.Lock] | None:
     folder = Path(path)
     if not folder.is_dir() or not (folder / "tokenizer_config.json").exists():
         return None
+    if (folder / "tokenizer.json").is_file():
+        from tokenizers import Tokenizer
+
+        try:
+            fast = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception:  # noqa: BLE001 - a file the library cannot read: transformers may
+            pass
+        else:
+            # As transformers calls it for a count: whatever truncation or padding the file was saved with
+            # (the emotion model's says 64 tokens) does not apply.
+            fast.no_truncation()
+            fast.no_padding()
+            return (lambda text: len(fast.encode(text, add_special_tokens=False).ids)), threading.Lock()
+    from transformers import AutoTokenizer  # lazily: a slow tokenizer only (it imports torch)
+
     try:
-        return AutoTokenizer.from_pretrained(folder, local_files_only=True), threading.Lock()
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError):
         return None
+    return (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])), threading.Lock()
 
 
 def _tokenizer(path: str, revision: str):
@@ -44,10 +64,10 @@ def token_counter(folder: Path | None, revision: str) -> Callable[[str], int] | 
     loaded = _tokenizer(str(folder), revision)
     if loaded is None:
         return None
-    tokenizer, lock = loaded
+    counted, lock = loaded
 
     def count(text: str) -> int:
         with lock:
-            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            return counted(text)
 
     return count

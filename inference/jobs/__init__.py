@@ -27,13 +27,15 @@ from .execute import (
 from .outcomes import DB_ERRORS, jobs_finish
 from .recovery import job_cancel, job_requeue_or_fail, jobs_hand_back, jobs_resend, jobs_sweep
 from .retention import jobs_purge_data
-from .submit import RUN_JOB, job_enqueue, job_prepare, job_submit
+from .submit import RUN_JOB, RUN_JOBS, JobRequest, job_enqueue, job_prepare, job_submit, jobs_submit
 
 __all__ = [
     "DB_ERRORS",
     "TRANSIENT_ERRORS",
     "JobCancelled",
     "RUN_JOB",
+    "RUN_JOBS",
+    "JobRequest",
     "job_cancel",
     "job_claim",
     "job_claim_batch",
@@ -48,5 +50,6 @@ __all__ = [
     "jobs_resend",
     "jobs_purge_data",
     "jobs_run",
+    "jobs_submit",
     "jobs_sweep",
 ]

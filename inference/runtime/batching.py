@@ -66,48 +66,49 @@ class Batcher:
         self.key = key
         self.run_batch = run_batch  # claims, runs and records a batch (``jobs_run``)
         self.resend = resend  # gives jobs back to their queue when the worker stops (``jobs_resend``)
-        # (job id, future, cost): cost in the kind's cost_bound unit (generation: new tokens), 0 without one
-        self.pending: queue.SimpleQueue[tuple[str, Future, int]] = queue.SimpleQueue()
-        self.held: tuple[str, Future, int] | None = None  # did not fit the last batch's budget: next batch's first
+        # The jobs of one message for this key, together, as (job id, future, cost): cost in the kind's
+        # cost_bound unit (generation: new tokens), 0 without one. Put as one item, so a batch never starts
+        # with part of a message that arrived whole.
+        self.pending: queue.SimpleQueue[list[tuple[str, Future, int]]] = queue.SimpleQueue()
+        self.held: list[tuple[str, Future, int]] = []  # did not fit the last batch: the next batch's first
         self.thread = threading.Thread(target=self._loop, name=f"batcher-{key[0]}-{key[1]}", daemon=True)
 
     def _take(self) -> list[tuple[str, Future]] | None:
-        """The next batch: the first waiting job plus what arrives within the window; None when idle.
+        """The next batch: the first waiting jobs plus what arrives within the window; None when idle.
 
         A batch holds at most ``BATCH_MAX_SIZE`` jobs whose costs add up to at
         most ``GENERATION_BATCH_TOKEN_BUDGET`` (0: no budget); the first job is
-        taken whatever its cost, and a job that would pass the budget starts
-        the next batch.
+        taken whatever its cost, and the jobs that would pass the size or the
+        budget start the next batch.
         """
-        if self.held is not None:
-            first, self.held = self.held, None
-        else:
+        if not self.held:
             try:
-                first = self.pending.get(timeout=IDLE_EXIT_S)
+                self.held = self.pending.get(timeout=IDLE_EXIT_S)
             except queue.Empty:
                 return None
-        batch = [first]
-        spent = first[2]
+        batch: list[tuple[str, Future, int]] = []
+        spent = 0
         budget = settings.GENERATION_BATCH_TOKEN_BUDGET
         max_size = max(1, settings.BATCH_MAX_SIZE)
         deadline = time.monotonic() + (settings.BATCH_WAIT_MS / 1000 if _gather else 0)
         while len(batch) < max_size:
-            try:
-                item = self.pending.get_nowait()  # already waiting: no need to sleep
-            except queue.Empty:
-                # Wait only while other messages are in flight in this worker and may
-                # join: a job on its own does not pay the window.
-                left = deadline - time.monotonic()
-                if left <= 0 or _in_flight() <= len(batch):
-                    break
+            if not self.held:
                 try:
-                    item = self.pending.get(timeout=min(left, 0.002))
+                    self.held = self.pending.get_nowait()  # already waiting: no need to sleep
                 except queue.Empty:
-                    continue
-            if budget > 0 and item[2] and spent + item[2] > budget:
-                self.held = item
+                    # Wait only while other jobs are in flight in this worker and may
+                    # join: a job on its own does not pay the window.
+                    left = deadline - time.monotonic()
+                    if left <= 0 or _in_flight() <= len(batch):
+                        break
+                    try:
+                        self.held = self.pending.get(timeout=min(left, 0.002))
+                    except queue.Empty:
+                        continue
+            item = self.held[0]
+            if batch and budget > 0 and item[2] and spent + item[2] > budget:
                 break
-            batch.append(item)
+            batch.append(self.held.pop(0))
             spent += item[2]
         return [(job_id, future) for job_id, future, _ in batch]
 
@@ -116,7 +117,7 @@ class Batcher:
             batch = self._take()
             if batch is None:
                 with _registry_lock:  # end only if nothing slipped in meanwhile
-                    if self.pending.empty():
+                    if self.pending.empty() and not self.held:
                         _registry.pop(self.key, None)
                         return
                 continue
@@ -139,8 +140,19 @@ class Batcher:
 
 
 def _in_flight() -> int:
-    """Messages this worker process has received and not yet finished (0 outside a worker)."""
-    return len(state.reserved_requests)
+    """Jobs this worker process has received and not yet finished (0 outside a worker): its messages, and
+    the other jobs of the messages that carry several."""
+    return len(state.reserved_requests) + _more_jobs
+
+
+_more_jobs = 0  # the jobs past the first of the messages in progress (``jobs_run_batched``)
+_more_jobs_lock = threading.Lock()
+
+
+def _count_more_jobs(delta: int) -> None:
+    global _more_jobs
+    with _more_jobs_lock:
+        _more_jobs += delta
 
 
 _registry: dict[BatchKey, Batcher] = {}
@@ -160,23 +172,24 @@ def model_lock(model_key: str) -> threading.Lock:
         return _model_locks.setdefault(model_key, threading.Lock())
 
 
-def job_submit_to_batch(*, job_id: str, key: BatchKey, run_batch: JobsCall, resend: JobsCall,
-                        cost: int = 0) -> Future:
-    """Queue a job for the batcher of ``key``; the future resolves once its outcome is recorded.
+def jobs_submit_to_batch(*, items: list[tuple[str, int]], key: BatchKey, run_batch: JobsCall,
+                         resend: JobsCall) -> list[Future]:
+    """Queue jobs ``(job id, cost)`` for the batcher of ``key``, together; each future resolves once its
+    job's outcome is recorded.
 
     ``cost``: the job's ``kind.request_cost(cleaned)``, summed against the batch's token budget.
     ``run_batch`` and ``resend``: see ``Batcher``; a running batcher keeps the ones it started with.
     """
-    future: Future = Future()
+    entries = [(str(job_id), Future(), int(cost)) for job_id, cost in items]
     with _registry_lock:
         batcher = _registry.get(key)
         started = batcher is None
         if batcher is None:
             batcher = _registry[key] = Batcher(key, run_batch=run_batch, resend=resend)
-        batcher.pending.put((job_id, future, int(cost)))
+        batcher.pending.put(entries)
     if started:
         batcher.thread.start()
-    return future
+    return [future for _, future, _ in entries]
 
 
 def job_run_batched(*, job_id: str, route: list, run_one: JobsCall, run_batch: JobsCall, resend: JobsCall) -> None:
@@ -189,12 +202,52 @@ def job_run_batched(*, job_id: str, route: list, run_one: JobsCall, run_batch: J
     batches through ``run_batch`` (``jobs.jobs_run``); ``resend`` gives a batch
     back when the worker stops (``jobs.jobs_resend``).
     """
-    model_key, task_kind, extra, stream, cost = route
-    if stream or settings.BATCH_MAX_SIZE <= 1:
-        with model_lock(model_key):
-            run_one(job_id=job_id)
-        return
-    handed = job_submit_to_batch(job_id=str(job_id), key=(model_key, task_kind, extra), run_batch=run_batch,
-                                 resend=resend, cost=cost).result()
-    if isinstance(handed, Future):  # the batch handed the job on (to a process of its own): wait for it too
-        handed.result()
+    jobs_run_batched(items=[(job_id, route)], run_one=run_one, run_batch=run_batch, resend=resend)
+
+
+def jobs_run_batched(*, items: list[tuple[str, list]], run_one: JobsCall, run_batch: JobsCall,
+                     resend: JobsCall) -> None:
+    """Run the jobs of one message ``(job id, route)``, each batched with concurrent jobs of its key; returns
+    once every outcome is recorded (and raises the first error, if any, after that).
+
+    The jobs of one key go to its batcher together, so a message's jobs share a batch where they fit.
+    Streaming jobs run alone, one after another, on the calling thread (see ``job_run_batched``).
+    """
+    extra = len(items) - 1
+    _count_more_jobs(extra)
+    try:
+        by_key: dict[BatchKey, list[tuple[str, int]]] = {}
+        alone: list[tuple[str, str]] = []
+        for job_id, route in items:
+            model_key, task_kind, batch_key, stream, cost = route
+            if stream or settings.BATCH_MAX_SIZE <= 1:
+                alone.append((job_id, model_key))
+            else:
+                by_key.setdefault((model_key, task_kind, batch_key), []).append((job_id, cost))
+        futures = [future for key, group in by_key.items()
+                   for future in jobs_submit_to_batch(items=group, key=key, run_batch=run_batch, resend=resend)]
+        errors: list[BaseException] = []
+        for job_id, model_key in alone:
+            try:
+                with model_lock(model_key):
+                    run_one(job_id=job_id)
+            except Exception as exc:  # the message's other jobs still run to their end
+                errors.append(exc)
+        handed = []
+        for future in futures:
+            try:
+                result = future.result()
+            except Exception as exc:
+                errors.append(exc)
+                continue
+            if isinstance(result, Future):  # the batch handed the job on (to a process of its own)
+                handed.append(result)
+        for future in handed:
+            try:
+                future.result()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+    finally:
+        _count_more_jobs(-extra)

@@ -144,9 +144,21 @@ def test_a_batch_stops_at_the_token_budget_and_always_takes_one_job(settings):
     batcher = Batcher(("model", "text-generation", "key"), run_batch=_never_run, resend=_never_run)
     costs = {"a": 600, "b": 300, "c": 200, "d": 800, "e": 0, "f": 2500, "g": 50, "h": 950}
     for job_id, cost in costs.items():
-        batcher.pending.put((job_id, Future(), cost))
+        batcher.pending.put([(job_id, Future(), cost)])
     assert _batches(batcher, 4) == [["a", "b"], ["c", "d", "e"], ["f"], ["g", "h"]]
-    assert batcher.pending.empty() and batcher.held is None
+    assert batcher.pending.empty() and batcher.held == []
+
+
+def test_the_jobs_of_one_message_are_taken_together_and_split_at_the_limits(settings):
+    """A message carrying several jobs (one web process's submissions of a moment) is put whole: a batch
+    never starts with part of it; the size and the token budget still cut it."""
+    settings.GENERATION_BATCH_TOKEN_BUDGET = 1000
+    settings.BATCH_MAX_SIZE = 3
+    batcher = Batcher(("model", "text-generation", "key"), run_batch=_never_run, resend=_never_run)
+    batcher.pending.put([(f"m{i}", Future(), 100) for i in range(5)])
+    batcher.pending.put([("big", Future(), 950), ("after", Future(), 10)])
+    assert _batches(batcher, 3) == [["m0", "m1", "m2"], ["m3", "m4"], ["big", "after"]]
+    assert batcher.pending.empty() and batcher.held == []
 
 
 def test_jobs_without_a_cost_are_bounded_by_count_only(settings):
@@ -154,11 +166,11 @@ def test_jobs_without_a_cost_are_bounded_by_count_only(settings):
     settings.BATCH_MAX_SIZE = 4
     batcher = Batcher(("model", "emotion", ""), run_batch=_never_run, resend=_never_run)
     for i in range(6):
-        batcher.pending.put((f"job {i}", Future(), 0))
+        batcher.pending.put([(f"job {i}", Future(), 0)])
     assert _batches(batcher, 2) == [["job 0", "job 1", "job 2", "job 3"], ["job 4", "job 5"]]
     settings.GENERATION_BATCH_TOKEN_BUDGET = 0  # no budget
     for i in range(3):
-        batcher.pending.put((f"big {i}", Future(), 10_000))
+        batcher.pending.put([(f"big {i}", Future(), 10_000)])
     assert _batches(batcher, 1) == [["big 0", "big 1", "big 2"]]
 
 
