@@ -180,7 +180,7 @@ def jobs_submit_to_batch(*, items: list[tuple[str, int]], key: BatchKey, run_bat
     ``cost``: the job's ``kind.request_cost(cleaned)``, summed against the batch's token budget.
     ``run_batch`` and ``resend``: see ``Batcher``; a running batcher keeps the ones it started with.
     """
-    entries = [(str(job_id), Future(), int(cost)) for job_id, cost in items]
+    entries: list[tuple[str, Future, int]] = [(str(job_id), Future(), int(cost)) for job_id, cost in items]
     with _registry_lock:
         batcher = _registry.get(key)
         started = batcher is None
