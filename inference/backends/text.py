@@ -16,6 +16,7 @@ import torch
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from inference.backends.base import Backend, BackendError, LoadTarget
+from inference.backends.prepacked import linears_prepack
 
 # Position tables of RoBERTa-like models hold two entries past the usable length.
 _POSITION_OFFSET_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer")
@@ -137,7 +138,8 @@ def load_text_model(
     """Load a tokenizer and a ``model_class`` (an ``AutoModel*``) from ``target.path``, offline.
 
     The model is moved to ``target.device`` / ``target.dtype`` and put in eval
-    mode. Any failure becomes a ``BackendError``.
+    mode; in bfloat16 on the CPU its linear layers are packed for oneDNN
+    (``linears_prepack``). Any failure becomes a ``BackendError``.
     """
     path = Path(target.path)
     if not path.is_dir():
@@ -154,6 +156,8 @@ def load_text_model(
         ) from exc
     model.to(target.device)
     model.eval()
+    if target.device.type == "cpu" and target.dtype == torch.bfloat16:
+        linears_prepack(model)  # weights packed once for oneDNN, not at every call (``prepacked``)
     return model, tokenizer, config
 
 
