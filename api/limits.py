@@ -18,7 +18,7 @@ from dashboard.selectors import month_start, next_month_start, usage_total
 from inference.errors import ApiError, LimitReached, Unavailable
 from inference.jobs import JobRequest, events
 from inference.jobs.selectors import model_resolve
-from inference.models import InferenceJob, JobStatus
+from inference.jobs.statements import jobs_queued_count
 from inference.registry import kind_get
 
 
@@ -130,7 +130,7 @@ def _queued(model_id: str, user) -> int:
     spec = model_resolve(model_id=model_id, user=user)
     if spec is None:
         return 0
-    return InferenceJob.objects.filter(model_key=spec.key, status=JobStatus.QUEUED).count()
+    return jobs_queued_count(model_key=spec.key)
 
 
 def queue_depth_check(*, model_id: str, user=None, queued: int | None = None) -> None:

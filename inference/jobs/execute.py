@@ -20,14 +20,13 @@ from uuid import UUID
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db.models import F
 from django.utils import timezone
 
 from .. import metrics, runlog
 from ..catalog import ModelSpec
 from ..kinds.base import ItemResult
 from ..kinds.stopping import stop_check
-from ..models import InferenceJob, JobStatus
+from ..models import InferenceJob
 from ..registry import kind_get
 from ..runtime.running import claim_tracked, jobs_tracked, stopping
 from . import events
@@ -36,6 +35,7 @@ from .outcomes import DB_ERRORS, db_retried, jobs_finish, jobs_release
 from .quarantine import job_isolate
 from .recovery import job_requeue_or_fail, jobs_hand_back
 from .selectors import model_resolve, model_resolve_key
+from .statements import jobs_claim_rows
 
 logger = logging.getLogger(__name__)
 
@@ -51,20 +51,15 @@ def job_claim_batch(*, job_ids: Sequence[UUID | str], now: datetime | None = Non
 
     A job that another delivery claimed first, or that was cancelled, is left
     out. The claimed rows are read back by their new ``started_at`` (this
-    claim's timestamp), so a row claimed by someone else is never returned.
+    claim's timestamp), so a row claimed by someone else is never returned
+    (``statements.jobs_claim_rows``; a row's owner is read when it is used).
     A transient database error is retried (``JOB_DB_RETRIES``), then raised.
     ``now``: the claim's timestamp (the caller tracks the jobs by it before the claim).
     """
     now = now or timezone.now()
 
     def claim() -> list[InferenceJob]:
-        claimed = InferenceJob.objects.filter(id__in=job_ids, status=JobStatus.QUEUED).update(
-            status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1,
-        )
-        if not claimed:
-            return []
-        return list(InferenceJob.objects.select_related("owner").filter(
-            id__in=job_ids, status=JobStatus.RUNNING, started_at=now))
+        return jobs_claim_rows(job_ids=job_ids, now=now)
 
     rows = db_retried(claim, "claiming jobs")
     by_id = {str(job.id): job for job in rows}

@@ -21,8 +21,10 @@ from ..inputs.tokens import token_counter
 from ..kinds.base import InputError, TaskKind
 from ..models import InferenceJob, JobStatus
 from ..registry import kind_get
+from ..runtime.running import heartbeat_stale_before
 from .routing import job_route
-from .selectors import jobs_in_flight, model_resolve, model_resolve_key
+from .selectors import model_resolve, model_resolve_key
+from .statements import jobs_in_flight_counts
 
 # The Celery tasks that run a job, or several (``inference/tasks.py``), sent by name: the task module sits
 # above this one.
@@ -155,7 +157,7 @@ def _jobs_record(prepared: Sequence[Prepared], max_in_flight: int | None,
         if connection.features.has_select_for_update:  # SQLite: BEGIN IMMEDIATE serializes writers already
             list(get_user_model().objects.select_for_update().filter(pk__in=users).order_by("pk")
                  .values_list("pk", flat=True))
-        in_flight = {pk: jobs_in_flight(user=user) for pk, user in users.items()}
+        in_flight = jobs_in_flight_counts(owner_ids=sorted(users), stale_before=heartbeat_stale_before())
     now = timezone.now()
     rows: list[tuple[int, ModelSpec, InferenceJob]] = []
     for index, request, kind, spec, cleaned in prepared:
