@@ -24,6 +24,7 @@ export CELERY_BROKER_URL="$REDIS_URL"
 # The benchmark measures the platform, not its per-user limits.
 export API_RATE_LIMIT_PER_MINUTE=100000000 API_MAX_JOBS_IN_FLIGHT=100000 MONTHLY_COMPUTE_SECONDS=0
 export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
+source scripts/shared_host.sh  # the workers (and web server) as make run starts them
 mkdir -p "$DATA_DIR"
 
 pids=()

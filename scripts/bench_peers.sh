@@ -28,6 +28,7 @@ export REDIS_URL="redis://127.0.0.1:$port/0" CELERY_BROKER_URL="redis://127.0.0.
 # Limits high enough not to answer 429 (they are still checked on every request).
 export API_RATE_LIMIT_PER_MINUTE=100000000 API_MAX_JOBS_IN_FLIGHT=100000 MONTHLY_COMPUTE_SECONDS=1000000000
 export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
+source scripts/shared_host.sh  # as make run starts the web server and the worker
 export PROMETHEUS_MULTIPROC_DIR="$DATA_DIR/prometheus"
 mkdir -p "$DATA_DIR" "$PROMETHEUS_MULTIPROC_DIR"
 find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete

@@ -24,6 +24,7 @@ export DJANGO_SETTINGS_MODULE=config.settings PYTHONUNBUFFERED=1
 # No REDIS_URL: a Redis of our own (RUN_REDIS_PORT), persisted, so queued jobs survive its restart.
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:${RUN_REDIS_PORT:-6380}/0}"
 STOP_TIMEOUT_S="${STOP_TIMEOUT_S:-10}"
+source scripts/shared_host.sh  # WEB_WORKERS, TORCH_THREADS for a web server and a worker on one machine
 # /metrics: every process writes its samples here (prometheus-client's multiprocess mode); emptied at each start.
 export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$DATA_DIR/prometheus}"
 mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
@@ -73,7 +74,7 @@ step .venv/bin/python manage.py collectstatic --noinput -v 0
 setsid .venv/bin/python manage.py runworker --beat --loglevel=WARNING >>"$LOGS/worker.log" 2>&1 </dev/null &
 pids+=("$!")
 setsid .venv/bin/gunicorn config.asgi:application -k uvicorn.workers.UvicornWorker \
-  --bind "127.0.0.1:$PORT" --workers "${WEB_WORKERS:-2}" --graceful-timeout 5 \
+  --bind "127.0.0.1:$PORT" --workers "$WEB_WORKERS" --graceful-timeout 5 \
   --access-logfile - --error-logfile - >>"$LOGS/web.log" 2>&1 </dev/null &
 pids+=("$!")
 step .venv/bin/python - "$PORT" <<'PY'

@@ -147,7 +147,7 @@ class Forwardpass(Peer):
         self.services.append(worker)
         web = Service("peer-fp-web", [str(Path(python).parent / "gunicorn"), "config.asgi:application",
                                       "-k", "uvicorn.workers.UvicornWorker", "--bind", f"{HOST}:{self.port}",
-                                      "--workers", self.env.get("WEB_WORKERS", "2"), "--graceful-timeout", "5",
+                                      "--workers", self.env.get("WEB_WORKERS", "1"), "--graceful-timeout", "5",
                                       "--access-logfile", "-", "--error-logfile", "-"], env=self.env).start()
         self.services.append(web)
         web.wait_until(lambda: _model_warm(f"http://{HOST}:{self.port}/api/health", "all-minilm-l6-v2"), timeout=300)
