@@ -79,6 +79,40 @@ def test_sentence_encoder_embedding_does_not_depend_on_the_batch(models: Path) -
     assert max(abs(a - b) for a, b in zip(alone, padded, strict=True)) < 1e-5
 
 
+@pytest.fixture
+def one_thread_per_operation():
+    """torch as make run's worker runs it (TORCH_THREADS=1): length groups then run side by side."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_length_groups_run_side_by_side_each_text_keeping_its_own_vector(models: Path,
+                                                                          one_thread_per_operation) -> None:
+    from inference.backends.text import group_runners
+
+    if group_runners() is None:
+        pytest.skip("one core: the groups run one after another")
+    backend = SentenceEncoderBackend.load(target(models / "encoder", batch_size=4))
+    texts = [" ".join(["word"] * (1 + (i * 7) % 40)) + f" number {i}" for i in range(23)]  # many lengths
+    together = backend.embed_texts(texts)
+    for text, vector in zip(texts, together, strict=True):
+        alone = backend.embed_texts([text])[0]
+        assert max(abs(a - b) for a, b in zip(alone, vector, strict=True)) < 1e-5
+
+
+def test_groups_are_shared_evenly_by_the_runners() -> None:
+    from inference.backends.text import _balanced
+
+    lengths = [10] * 12 + [40]
+    groups = [list(range(12)), [12]]  # one group of 12 short rows (cost 120), one long row (40)
+    balanced = _balanced(groups, lengths, 2)
+    assert sorted(i for group in balanced for i in group) == list(range(13))
+    costs = [len(group) * max(lengths[i] for i in group) for group in balanced]
+    assert max(costs) <= 80 and costs == sorted(costs, reverse=True)  # largest first, none past a share
+
+
 def test_sentence_encoder_zero_shot_gives_a_distribution_per_text(models: Path) -> None:
     backend = SentenceEncoderBackend.load(target(models / "encoder"))
     labels = [
