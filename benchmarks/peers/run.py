@@ -45,6 +45,9 @@ LEVELS = [int(x) for x in os.environ.get("PEERS_LEVELS", "1,8,32,64").split(",")
 ROUNDS = int(os.environ.get("PEERS_ROUNDS", "3"))
 SECONDS = float(os.environ.get("PEERS_SECONDS", "15"))
 PROFILE = os.environ.get("PEERS_PROFILE", "")  # a name: flame graphs docs/perf/profiles/<name>-<process>-c32.svg
+# The levels profiled (c32: a flame graph; others: collapsed stacks) and py-spy's samples a second.
+PROFILE_LEVELS = [int(x) for x in os.environ.get("PEERS_PROFILE_LEVELS", "32,64").split(",")]
+PROFILE_RATE = os.environ.get("PEERS_PROFILE_RATE", "50")
 DEV = Path(os.environ.get("PEERS_TEXTS", ROOT.parent / "shared" / "data" / "goemotions" / "dev.tsv"))
 
 
@@ -54,7 +57,7 @@ def profilers(peer: Peer, level: int) -> list:
     (data/peers/profiles/, for reading with a script)."""
     import subprocess
 
-    if not PROFILE or not isinstance(peer, Forwardpass) or level not in (32, 64):
+    if not PROFILE or not isinstance(peer, Forwardpass) or level not in PROFILE_LEVELS:
         return []
     spy = str(Path(sys.executable).parent / "py-spy")
     running = []
@@ -62,9 +65,9 @@ def profilers(peer: Peer, level: int) -> list:
         if level == 32:
             fmt, path = "flamegraph", ROOT / "docs" / "perf" / "profiles" / f"{PROFILE}-{role}-c32.svg"
         else:
-            fmt, path = "raw", Path(os.environ["DATA_DIR"]) / "profiles" / f"{PROFILE}-{role}-c64.txt"
+            fmt, path = "raw", Path(os.environ["DATA_DIR"]) / "profiles" / f"{PROFILE}-{role}-c{level}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
-        running.append(subprocess.Popen([spy, "record", "--native", "--pid", str(pid), "--rate", "50",
+        running.append(subprocess.Popen([spy, "record", "--native", "--pid", str(pid), "--rate", PROFILE_RATE,
                                          "--duration", str(int(SECONDS)), "--format", fmt, "--output", str(path)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return running
