@@ -201,6 +201,7 @@ class Listener:
                 await asyncio.sleep(0.5)
                 continue
             if message is None:
+                _cancel_kept()
                 continue
             if message["type"] == "subscribe":
                 if self.subscribed is not None and not self.subscribed.done():
@@ -214,6 +215,18 @@ class Listener:
                 continue
             for inbox in list(self.inboxes.get(str(payload.get("job", "")), ())):
                 inbox.queue.put_nowait(payload)
+
+
+def _cancel_kept() -> None:
+    """Raise the cancellation of the running task if a read's timeout swallowed it.
+
+    On Python 3.11, a cancel that lands as ``asyncio.timeout`` expires (redis-py's ``get_message(timeout=)``)
+    comes out as that timeout, and ``get_message`` returns None: a loop that reads on would never end (the
+    listener's reader held its event loop open at shutdown). ``Task.cancelling()`` still counts it.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 _listeners: dict[int, Listener] = {}
@@ -265,6 +278,7 @@ async def job_stream_events(job_id, timeout: float) -> AsyncIterator[dict[str, A
         while (remaining := deadline - loop.time()) > 0:
             message = await pubsub.get_message(timeout=min(remaining, QUIET_CHECK_S))
             if message is None:
+                _cancel_kept()
                 # Quiet for 5 s: a lost message must not leave a waiter hanging.
                 job = await job_read(job_id)
                 if job.is_terminal:

@@ -129,7 +129,7 @@ def test_subscriptions_while_redis_keeps_killing_the_listeners_connection_never_
     import asyncio
     import uuid
 
-    from api.waiting import inbox_open
+    from api.waiting import inbox_open, listener
 
     server = redis_server()
     use_broker(server.url)
@@ -154,10 +154,23 @@ def test_subscriptions_while_redis_keeps_killing_the_listeners_connection_never_
 
     async def subscribe_under_kills() -> tuple[int, list[BaseException]]:
         opened, unexpected = 0, []
-        for _ in range(40):  # many requests at once, as under load, while the connection keeps being killed
-            for count, errors in await asyncio.gather(*(one() for _ in range(8))):
-                opened += count
-                unexpected += errors
+        try:
+            for _ in range(40):  # many requests at once, as under load, while the connection keeps being killed
+                for count, errors in await asyncio.gather(*(one() for _ in range(8))):
+                    opened += count
+                    unexpected += errors
+        finally:
+            # The listener's reader must end when cancelled (as the loop's teardown does): a cancel that
+            # landed as its read's timeout expired was taken for that timeout (Python 3.11's asyncio.timeout)
+            # and the reader read on for ever, so asyncio.run never returned and the suite hung.
+            stop.set()
+            thread.join(5)
+            reader = listener().reader
+            if reader is not None and not reader.done():
+                reader.cancel()
+                await asyncio.wait([reader], timeout=5)
+            unexpected += [RuntimeError("the listener's reader did not stop when cancelled")] if (
+                reader is not None and not reader.done()) else []
         return opened, unexpected
 
     thread = threading.Thread(target=kill_again_and_again, daemon=True)
