@@ -68,19 +68,42 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
 
 
 
-def rate_limits_check(requests: Sequence[Request]) -> list[int | None]:
+def rate_limits_check(requests: Sequence[Request], allowances: dict[object, float | None] | None = None
+                      ) -> list[int | None]:
     """``ApiKeyRateThrottle`` for several requests in one round trip (the web's batches, ``jobs_accept``):
-    for each, None when it may go on, else the seconds until the next window opens."""
+    for each, None when it may go on, else the seconds until the next window opens.
+
+    ``allowances``: filled, in the same round trip, with each requesting user's month of compute seconds
+    as last summed (``compute_seconds_this_month_cached``; None where no sum is cached), for
+    ``CallerLimits``. A round trip of its own cost a single request about 0.4 ms.
+    """
     throttle = ApiKeyRateThrottle()
-    if throttle.rate is None or not requests:
+    users = {request.user.pk: request.user for request in requests} if allowances is not None else {}
+    if settings.MONTHLY_COMPUTE_SECONDS <= 0:
+        users = {}
+    if (throttle.rate is None and not users) or not requests:
         return [None] * len(requests)
-    throttle.now = throttle.timer()
     pipe = events.redis_client().pipeline(transaction=False)
-    for request in requests:
-        key = throttle.get_cache_key(request, None)
-        pipe.incr(key)
-        pipe.expire(key, throttle.duration + 10, nx=True)
-    counts = pipe.execute()[0::2]
+    if throttle.rate is not None:
+        throttle.now = throttle.timer()
+        for request in requests:
+            key = throttle.get_cache_key(request, None)
+            pipe.incr(key)
+            pipe.expire(key, throttle.duration + 10, nx=True)
+    for user in users.values():
+        pipe.get(_allowance_key(user))
+    try:
+        replies = pipe.execute()
+    except redis.RedisError:
+        if throttle.rate is not None:
+            raise  # the rate limit's own error: 503 (``ApiKeyRateThrottle``)
+        return [None] * len(requests)  # the allowances are read on their own, falling back to the database
+    if allowances is not None:
+        for pk, cached in zip(users, replies[len(replies) - len(users):], strict=True):
+            allowances[pk] = float(cached) if cached is not None else None
+    if throttle.rate is None:
+        return [None] * len(requests)
+    counts = replies[0:2 * len(requests):2]
     return [None if count <= throttle.num_requests else throttle.wait() for count in counts]
 
 
@@ -90,18 +113,27 @@ def rate_limited(retry_after: int) -> LimitReached:
                         f"per key reached; retry in {retry_after} s.", retry_after=retry_after)
 
 
-def compute_seconds_this_month_cached(*, user) -> float:
+def _allowance_key(user) -> str:
+    return f"fp:allowance:{user.pk}:{month_start():%Y-%m}"
+
+
+_NOT_READ = object()
+
+
+def compute_seconds_this_month_cached(*, user, cached: object = _NOT_READ) -> float:
     """The month's compute seconds, summed at most every ``ALLOWANCE_CACHE_S`` per user.
 
     Summing a busy user's month on every request grows with their jobs; the
-    allowance may be overrun by what finishes within that window.
+    allowance may be overrun by what finishes within that window. ``cached``: the
+    cached sum when the caller read it already (``rate_limits_check``; None: none cached).
     """
     since = month_start()
-    key = f"fp:allowance:{user.pk}:{since:%Y-%m}"
+    key = _allowance_key(user)
     try:
-        cached = events.redis_client().get(key)
+        if cached is _NOT_READ:
+            cached = events.redis_client().get(key)
         if cached is not None:
-            return float(cached)
+            return float(cached)  # type: ignore[arg-type]
     except redis.RedisError:
         return usage_total(user=user, since=since)["compute_seconds"]
     used = usage_total(user=user, since=since)["compute_seconds"]
@@ -112,12 +144,13 @@ def compute_seconds_this_month_cached(*, user) -> float:
     return used
 
 
-def allowance_check(*, user) -> None:
-    """Refuse new jobs once the month's compute seconds are spent (until the 1st)."""
+def allowance_check(*, user, cached: object = _NOT_READ) -> None:
+    """Refuse new jobs once the month's compute seconds are spent (until the 1st). ``cached``: see
+    ``compute_seconds_this_month_cached``."""
     allowance = settings.MONTHLY_COMPUTE_SECONDS
     if allowance <= 0:
         return
-    used = compute_seconds_this_month_cached(user=user)
+    used = compute_seconds_this_month_cached(user=user, cached=cached)
     if used >= allowance:
         renews = next_month_start()
         raise LimitReached("allowance_spent", f"The monthly allowance of {allowance:,} compute seconds is spent "
@@ -145,9 +178,12 @@ def queue_depth_check(*, model_id: str, user=None, queued: int | None = None) ->
 
 class CallerLimits:
     """The callers' limits for the requests of one batch (``jobs_accept``): the monthly allowance read once per
-    user, the model's queue counted once per model and then counted on with the jobs let through."""
+    user, the model's queue counted once per model and then counted on with the jobs let through.
 
-    def __init__(self) -> None:
+    ``allowances``: the users' cached sums read by ``rate_limits_check`` (else each is read here)."""
+
+    def __init__(self, allowances: dict[object, float | None] | None = None) -> None:
+        self.allowances = allowances or {}
         self.allowance_checked: dict[object, ApiError | None] = {}
         self.queued: dict[str, int] = {}
 
@@ -156,7 +192,7 @@ class CallerLimits:
         user = request.user
         if user.pk not in self.allowance_checked:
             try:
-                allowance_check(user=user)
+                allowance_check(user=user, cached=self.allowances.get(user.pk, _NOT_READ))
                 self.allowance_checked[user.pk] = None
             except ApiError as exc:
                 self.allowance_checked[user.pk] = exc

@@ -185,7 +185,9 @@ def jobs_accept(submissions: Sequence[Submission]) -> list[InferenceJob | BaseEx
         else:
             checked.append(index)
     requests: list[tuple[int, JobRequest]] = []
-    for index, wait in zip(checked, rate_limits_check([submissions[i].request for i in checked]), strict=True):
+    allowances: dict[object, float | None] = {}
+    waits = rate_limits_check([submissions[i].request for i in checked], allowances)
+    for index, wait in zip(checked, waits, strict=True):
         if wait is not None:
             outcomes[index] = rate_limited(wait)
             continue
@@ -193,7 +195,7 @@ def jobs_accept(submissions: Sequence[Submission]) -> list[InferenceJob | BaseEx
             requests.append((index, submissions[index].view.prepare(submissions[index])))
         except Exception as exc:  # noqa: BLE001
             outcomes[index] = exc
-    limits = CallerLimits()
+    limits = CallerLimits(allowances)
     accepted: list[tuple[int, JobRequest]] = []
     for index, job_request in requests:
         try:

@@ -94,3 +94,18 @@ def jobs_queued_count(*, model_key: str) -> int:
         cursor.execute(f"SELECT COUNT(*) FROM {_table()} WHERE {_column('model_key')} = %s AND "
                        f"{_column('status')} = %s", [model_key, JobStatus.QUEUED.value])
         return int(cursor.fetchone()[0])
+
+
+def jobs_insert(jobs: Sequence[InferenceJob]) -> None:
+    """Insert new job rows as ``bulk_create`` would (each field's ``pre_save`` and database value), with
+    one statement built once for all of them: building ``bulk_create``'s INSERT cost a submission 0.5 ms."""
+    if not jobs:
+        return
+    fields = list(InferenceJob._meta.concrete_fields)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    rows = [[field.get_db_prep_save(field.pre_save(job, True), connection) for field in fields] for job in jobs]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {_table()} ({columns}) VALUES ({_marks(len(fields))})", rows)
+    for job in jobs:
+        job._state.adding = False
+        job._state.db = connection.alias

@@ -24,7 +24,7 @@ from ..registry import kind_get
 from ..runtime.running import heartbeat_stale_before
 from .routing import job_route
 from .selectors import model_resolve, model_resolve_key
-from .statements import jobs_in_flight_counts
+from .statements import jobs_in_flight_counts, jobs_insert
 
 # The Celery tasks that run a job, or several (``inference/tasks.py``), sent by name: the task module sits
 # above this one.
@@ -175,7 +175,7 @@ def _jobs_record(prepared: Sequence[Prepared], max_in_flight: int | None,
             model_key=spec.key, input=cleaned, enqueued_at=now, reply_to=request.reply_to)))
     if not rows:
         return []
-    InferenceJob.objects.bulk_create([job for _, _, job in rows])
+    jobs_insert([job for _, _, job in rows])
     jobs_enqueue(jobs=[(job, spec) for _, spec, job in rows])
     for index, _, job in rows:
         outcomes[index] = job
@@ -213,13 +213,22 @@ def jobs_enqueue(*, jobs: Sequence[tuple[InferenceJob, ModelSpec | None]]) -> No
         queue = spec.queue if spec is not None else "fp.default"
         route = job_route(model_key=job.model_identity, task_kind=job.task_kind, cleaned=job.input)
         if route[3]:  # streaming: it runs alone, on the thread of its own message
-            current_app.tasks[RUN_JOB].apply_async_on_commit(args=(str(job.id), route), queue=queue)
+            current_app.tasks[RUN_JOB].apply_async_on_commit(args=(str(job.id), route), queue=queue,
+                                                             argsrepr=_argsrepr([str(job.id)]))
         else:
             by_queue.setdefault(queue, []).append([str(job.id), route])
     for queue, items in by_queue.items():
         for start in range(0, len(items), MESSAGE_MAX_JOBS):
             chunk = items[start:start + MESSAGE_MAX_JOBS]
+            shown = _argsrepr([job_id for job_id, _ in chunk])
             if len(chunk) == 1:
-                current_app.tasks[RUN_JOB].apply_async_on_commit(args=tuple(chunk[0]), queue=queue)
+                current_app.tasks[RUN_JOB].apply_async_on_commit(args=tuple(chunk[0]), queue=queue, argsrepr=shown)
             else:
-                current_app.tasks[RUN_JOBS].apply_async_on_commit(args=(chunk,), queue=queue)
+                current_app.tasks[RUN_JOBS].apply_async_on_commit(args=(chunk,), queue=queue, argsrepr=shown)
+
+
+def _argsrepr(job_ids: list[str]) -> str:
+    """How a message's arguments show in Celery's logs and events: its job ids. Celery's own ``saferepr``
+    of the routes took a tenth of a publish."""
+    more = f" and {len(job_ids) - 4} more" if len(job_ids) > 4 else ""
+    return f"jobs {', '.join(job_ids[:4])}{more}"

@@ -155,6 +155,27 @@ def test_spent_monthly_allowance_is_429(api_client, user, tiny_models, settings)
     assert int(response["Retry-After"]) > 0
 
 
+def test_allowance_summed_within_the_cache_window_refuses_without_summing_again(api_client, user, tiny_models,
+                                                                              settings):
+    """The month's sum cached in Redis (read in the rate limit's round trip) refuses, though the rows alone
+    would not: the window ``ALLOWANCE_CACHE_S`` promises; once it expires, the rows decide again."""
+    from api.limits import _allowance_key
+    from inference.jobs import events
+
+    settings.MONTHLY_COMPUTE_SECONDS = 100
+    key = _allowance_key(user)
+    events.redis_client().set(key, 150.0, ex=30)
+    try:
+        response = api_client.post("/api/emotion", {"text": "hi", "model": "tiny-emotion"}, format="json")
+        assert "150.0 s used" in _error(response, 429, "allowance_spent")["message"]
+        events.redis_client().delete(key)
+        response = api_client.post("/api/emotion", {"text": "hi", "model": "tiny-emotion"},
+                                   format="json", HTTP_PREFER="respond-async")
+        assert response.status_code == 202, response.content
+    finally:
+        events.redis_client().delete(key)
+
+
 def _png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
     """A valid PNG header declaring 10 gigapixels, with almost no data: refused from the header alone."""
     def chunk(kind: bytes, data: bytes) -> bytes:
