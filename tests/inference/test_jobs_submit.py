@@ -58,3 +58,26 @@ def test_a_message_of_several_jobs_runs_them_in_one_batch_each_with_its_own_resu
 
     for text, job in zip(texts, done, strict=True):
         assert job.output["scores"] == pytest.approx(emotion_alone(text)["scores"], abs=2e-4)
+
+
+def test_rows_written_and_claimed_by_the_job_statements_read_as_the_orm_reads_them(
+        user, tiny_models, redis_server, use_broker):  # noqa: F811
+    """``jobs_insert`` writes what ``bulk_create`` would, and the claim's ``RETURNING`` rows come back as the
+    ORM reads them (dates aware, the id a UUID, the input decoded JSON), each field equal to a fresh read."""
+    from django.utils import timezone
+
+    from inference.jobs.execute import job_claim_batch
+
+    use_broker(redis_server().url)
+    [job] = jobs_submit(requests=[emotion(user, "naïve café ☕ \"quoted\"", scores=True)], max_in_flight=None)
+    assert isinstance(job, InferenceJob)
+    stored = InferenceJob.objects.get(id=job.id)
+    fields = [field.attname for field in InferenceJob._meta.concrete_fields]
+    assert {name: getattr(stored, name) for name in fields} == {name: getattr(job, name) for name in fields}
+    assert stored.created_at is not None and stored.status == JobStatus.QUEUED
+    [claimed] = job_claim_batch(job_ids=[job.id], now=timezone.now())
+    fresh = InferenceJob.objects.get(id=job.id)
+    assert fresh.status == JobStatus.RUNNING and fresh.attempts == 1
+    assert {name: getattr(claimed, name) for name in fields} == {name: getattr(fresh, name) for name in fields}
+    assert claimed.input["text"] == "naïve café ☕ \"quoted\"" and claimed.started_at.tzinfo is not None
+    assert job_claim_batch(job_ids=[job.id], now=timezone.now()) == []  # claimed once
