@@ -98,13 +98,13 @@ def rate_limits_check(requests: Sequence[Request], allowances: dict[object, floa
         if throttle.rate is not None:
             raise  # the rate limit's own error: 503 (``ApiKeyRateThrottle``)
         return [None] * len(requests)  # the allowances are read on their own, falling back to the database
+    counted = 2 * len(requests) if throttle.rate is not None else 0  # INCR and EXPIRE a request, then GETs
     if allowances is not None:
-        for pk, cached in zip(users, replies[len(replies) - len(users):], strict=True):
+        for pk, cached in zip(users, replies[counted:], strict=True):
             allowances[pk] = float(cached) if cached is not None else None
     if throttle.rate is None:
         return [None] * len(requests)
-    counts = replies[0:2 * len(requests):2]
-    return [None if count <= throttle.num_requests else throttle.wait() for count in counts]
+    return [None if count <= throttle.num_requests else throttle.wait() for count in replies[0:counted:2]]
 
 
 def rate_limited(retry_after: int) -> LimitReached:

@@ -28,17 +28,7 @@ def run_job(self, job_id: str, route: list | None = None) -> None:
     recorded. Transient failures re-queue the job (bounded by
     ``JOB_MAX_ATTEMPTS``); a worker that dies mid-job leaves it to ``sweep_jobs``.
     """
-    try:
-        if route is None or len(route) != 5:
-            route = job_route_read(job_id=job_id)
-            if route is None:  # not queued (a duplicate delivery, a cancelled job): nothing to run
-                return
-        batching.job_run_batched(job_id=job_id, route=route, run_one=jobs.job_run, run_batch=jobs.jobs_run,
-                                 resend=jobs.jobs_resend)
-    except jobs.DB_ERRORS as exc:
-        # The database stayed away through the claim's own retries: the message is sent again (the
-        # claim makes that harmless); a job claimed but not recorded is found by its stale heartbeat.
-        raise self.retry(exc=exc, countdown=2, max_retries=settings.JOB_DB_RETRIES) from exc
+    _run_routed(self, [[job_id, route]])
 
 
 @shared_task(name=jobs.RUN_JOBS, bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -50,6 +40,12 @@ def run_jobs(self, items: list) -> None:
     stays away sends the message again (the claim skips the jobs already run); a worker that dies
     mid-way leaves its jobs to ``sweep_jobs``.
     """
+    _run_routed(self, items)
+
+
+def _run_routed(task, items: list) -> None:
+    """Run a message's jobs ``[job id, route]`` through the batchers; a job without a route (an older
+    sender's message) is routed by reading its row, and one no longer queued is skipped."""
     try:
         routed = []
         for job_id, route in items:
@@ -61,7 +57,9 @@ def run_jobs(self, items: list) -> None:
         batching.jobs_run_batched(items=routed, run_one=jobs.job_run, run_batch=jobs.jobs_run,
                                   resend=jobs.jobs_resend)
     except jobs.DB_ERRORS as exc:
-        raise self.retry(exc=exc, countdown=2, max_retries=settings.JOB_DB_RETRIES) from exc
+        # The database stayed away through the claim's own retries: the message is sent again (the
+        # claim makes that harmless); a job claimed but not recorded is found by its stale heartbeat.
+        raise task.retry(exc=exc, countdown=2, max_retries=settings.JOB_DB_RETRIES) from exc
 
 
 @shared_task(name="inference.tasks.sweep_jobs", acks_late=True)

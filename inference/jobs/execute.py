@@ -50,9 +50,9 @@ def job_claim_batch(*, job_ids: Sequence[UUID | str], now: datetime | None = Non
     """Move the queued jobs among ``job_ids`` to running with one conditional UPDATE; returns those claimed.
 
     A job that another delivery claimed first, or that was cancelled, is left
-    out. The claimed rows are read back by their new ``started_at`` (this
-    claim's timestamp), so a row claimed by someone else is never returned
-    (``statements.jobs_claim_rows``; a row's owner is read when it is used).
+    out. The UPDATE returns the rows it took (``statements.jobs_claim_rows``),
+    so a row claimed by someone else is never returned (a row's owner is read
+    when it is used).
     A transient database error is retried (``JOB_DB_RETRIES``), then raised.
     ``now``: the claim's timestamp (the caller tracks the jobs by it before the claim).
     """

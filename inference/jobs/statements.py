@@ -5,7 +5,8 @@ each job runs, building cost more than running: a claim's UPDATE and its SELECT
 of the claimed rows took 1.09 core-ms through the ORM and 0.26 as SQL (one job,
 SQLite; docs/perf/README.md); the in-flight count, with its OR, about 0.4 of a
 submission's 1.6. Values go through the fields' own conversions
-(``get_db_prep_value``) and rows come back as model instances (``raw``), so
+(``get_db_prep_value``, ``pre_save``) and rows come back as model instances
+through the same converters a query's rows go through (``_jobs_from_rows``), so
 SQLite and PostgreSQL store and read what the ORM would. The outcomes' UPDATE
 is in ``outcomes`` (``_rows_update``), for the same reason.
 """
@@ -43,6 +44,12 @@ def _marks(count: int) -> str:
     return ", ".join(["%s"] * count)
 
 
+def _all_columns() -> tuple[list[Any], str]:
+    """Every column of a job row: its fields, and their quoted names for a column list."""
+    fields = list(InferenceJob._meta.concrete_fields)
+    return fields, ", ".join(connection.ops.quote_name(field.column) for field in fields)
+
+
 def jobs_claim_rows(*, job_ids: Sequence[UUID | str], now: datetime) -> list[InferenceJob]:
     """Move the queued jobs among ``job_ids`` to running (``now`` their start and heartbeat, one more attempt)
     with one conditional UPDATE, which returns the rows this claim took (``RETURNING``: SQLite 3.35+ and
@@ -51,8 +58,7 @@ def jobs_claim_rows(*, job_ids: Sequence[UUID | str], now: datetime) -> list[Inf
         return []
     ids, stamp = _ids(job_ids), _time(now)
     status, started = _column("status"), _column("started_at")
-    fields = list(InferenceJob._meta.concrete_fields)
-    returned = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    fields, returned = _all_columns()
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_table()} SET {status} = %s, {started} = %s, {_column('heartbeat_at')} = %s, "
@@ -60,19 +66,25 @@ def jobs_claim_rows(*, job_ids: Sequence[UUID | str], now: datetime) -> list[Inf
             f"WHERE {_column('id')} IN ({_marks(len(ids))}) AND {status} = %s RETURNING {returned}",
             [JobStatus.RUNNING.value, stamp, stamp, *ids, JobStatus.QUEUED.value])
         rows = cursor.fetchall()
-    return [_job_from_row(fields, row) for row in rows]
+    return _jobs_from_rows(fields, rows)
 
 
-def _job_from_row(fields: list[Any], row: Sequence[Any]) -> InferenceJob:
-    """A job from the database's values of ``fields``, converted as a query's rows are (the backend's
+def _jobs_from_rows(fields: list[Any], rows: Sequence[Sequence[Any]]) -> list[InferenceJob]:
+    """Jobs from the database's values of ``fields``, converted as a query's rows are (the backend's
     converters, then the field's own: dates, UUIDs, JSON)."""
-    values = []
-    for field, value in zip(fields, row, strict=True):
-        column = field.get_col(InferenceJob._meta.db_table)
-        for convert in (*connection.ops.get_db_converters(column), *column.get_db_converters(connection)):
-            value = convert(value, column, connection)
-        values.append(value)
-    return InferenceJob.from_db(connection.alias, [field.attname for field in fields], values)
+    columns = [field.get_col(InferenceJob._meta.db_table) for field in fields]
+    converters = [(*connection.ops.get_db_converters(column), *column.get_db_converters(connection))
+                  for column in columns]
+    names = [field.attname for field in fields]
+    jobs = []
+    for row in rows:
+        values = []
+        for column, convert_all, value in zip(columns, converters, row, strict=True):
+            for convert in convert_all:
+                value = convert(value, column, connection)
+            values.append(value)
+        jobs.append(InferenceJob.from_db(connection.alias, names, values))
+    return jobs
 
 
 def jobs_in_flight_counts(*, owner_ids: Sequence[Any], stale_before: datetime) -> dict[Any, int]:
@@ -113,8 +125,7 @@ def jobs_insert(jobs: Sequence[InferenceJob]) -> None:
     one statement built once for all of them: building ``bulk_create``'s INSERT cost a submission 0.5 ms."""
     if not jobs:
         return
-    fields = list(InferenceJob._meta.concrete_fields)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    fields, columns = _all_columns()
     rows = [[field.get_db_prep_save(field.pre_save(job, True), connection) for field in fields] for job in jobs]
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {_table()} ({columns}) VALUES ({_marks(len(fields))})", rows)

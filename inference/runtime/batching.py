@@ -27,6 +27,7 @@ message; ``inference.jobs.routing`` computes it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -192,26 +193,19 @@ def jobs_submit_to_batch(*, items: list[tuple[str, int]], key: BatchKey, run_bat
     return [future for _, future, _ in entries]
 
 
-def job_run_batched(*, job_id: str, route: list, run_one: JobsCall, run_batch: JobsCall, resend: JobsCall) -> None:
-    """Run one job, batched with concurrent jobs of the same key; returns once its outcome is recorded.
-
-    ``route``: ``[model key, task kind, batch key, streaming, cost]`` (see
-    ``inference.jobs.routing.job_route``). A job that is not queued (a duplicate
-    delivery, a cancelled job) is skipped by the batch's claim. Streaming jobs
-    run alone, on the calling thread, through ``run_one`` (``jobs.job_run``);
-    batches through ``run_batch`` (``jobs.jobs_run``); ``resend`` gives a batch
-    back when the worker stops (``jobs.jobs_resend``).
-    """
-    jobs_run_batched(items=[(job_id, route)], run_one=run_one, run_batch=run_batch, resend=resend)
-
-
 def jobs_run_batched(*, items: list[tuple[str, list]], run_one: JobsCall, run_batch: JobsCall,
                      resend: JobsCall) -> None:
     """Run the jobs of one message ``(job id, route)``, each batched with concurrent jobs of its key; returns
     once every outcome is recorded (and raises the first error, if any, after that).
 
-    The jobs of one key go to its batcher together, so a message's jobs share a batch where they fit.
-    Streaming jobs run alone, one after another, on the calling thread (see ``job_run_batched``).
+    ``route``: ``[model key, task kind, batch key, streaming, cost]`` (see
+    ``inference.jobs.routing.job_route``). A job that is not queued (a duplicate
+    delivery, a cancelled job) is skipped by the batch's claim. The jobs of one
+    key go to its batcher together, so a message's jobs share a batch where they
+    fit; batches run through ``run_batch`` (``jobs.jobs_run``), and ``resend``
+    gives a batch back when the worker stops (``jobs.jobs_resend``). Streaming
+    jobs run alone, one after another, on the calling thread, through
+    ``run_one`` (``jobs.job_run``).
     """
     extra = len(items) - 1
     _count_more_jobs(extra)
@@ -228,26 +222,26 @@ def jobs_run_batched(*, items: list[tuple[str, list]], run_one: JobsCall, run_ba
                    for future in jobs_submit_to_batch(items=group, key=key, run_batch=run_batch, resend=resend)]
         errors: list[BaseException] = []
         for job_id, model_key in alone:
-            try:
-                with model_lock(model_key):
-                    run_one(job_id=job_id)
-            except Exception as exc:  # the message's other jobs still run to their end
-                errors.append(exc)
-        handed = []
-        for future in futures:
-            try:
-                result = future.result()
-            except Exception as exc:
-                errors.append(exc)
-                continue
-            if isinstance(result, Future):  # the batch handed the job on (to a process of its own)
-                handed.append(result)
-        for future in handed:
-            try:
-                future.result()
-            except Exception as exc:
-                errors.append(exc)
+            _settle(functools.partial(_run_alone, run_one, job_id, model_key), errors)
+        for handed in [_settle(future.result, errors) for future in futures]:
+            if isinstance(handed, Future):  # the batch handed the job on (to a process of its own)
+                _settle(handed.result, errors)
         if errors:
             raise errors[0]
     finally:
         _count_more_jobs(-extra)
+
+
+def _run_alone(run_one: JobsCall, job_id: str, model_key: str) -> None:
+    with model_lock(model_key):
+        run_one(job_id=job_id)
+
+
+def _settle(call: Callable[[], object], errors: list[BaseException]) -> object:
+    """``call()``, or None with its error kept in ``errors``: a job that fails does not stop the other jobs
+    of its message, which still run to their end."""
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001 - raised by the caller once every job has ended
+        errors.append(exc)
+        return None
