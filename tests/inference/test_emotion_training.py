@@ -324,3 +324,96 @@ def test_evaluate_command_flags_a_label_never_predicted(trained: Path, data_dir:
     (joy_row,) = [line for line in lines if line.startswith("joy ")]
     assert "never predicted" not in joy_row
     assert lines[-1].startswith("macro_f1=")
+
+
+def _train_members(data_dir: Path, out: Path, members_dir: Path, *extra: str) -> str:
+    from django.core.management import call_command
+
+    text = io.StringIO()
+    call_command(
+        "train_emotion",
+        "--data",
+        str(data_dir),
+        "--output",
+        str(out),
+        "--members-dir",
+        str(members_dir),
+        "--limit",
+        "60",
+        "--epochs",
+        "1",
+        "--max-tokens",
+        "16",
+        "--seed",
+        "3",
+        "--save-dtype",
+        "float32",
+        "--no-dev-score",
+        *extra,
+        stdout=text,
+    )
+    return text.getvalue()
+
+
+def test_members_are_averaged_into_one_model_chosen_on_the_validation_slice(data_dir: Path, tmp_path: Path) -> None:
+    """``--members 2``: two runs differing only in their order, the stored model is the mean of those kept."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from inference.training.emotion import load_model, predict_labels
+
+    out, members_dir = tmp_path / "model", tmp_path / "members"
+    text = _train_members(data_dir, out, members_dir, "--members", "2", "--order-seed", "5")
+    assert "order_seed=5" in text and "order_seed=6" in text
+    member_dirs = [members_dir / "order-5", members_dir / "order-6"]
+    members = [load_file(str(d / "model.safetensors")) for d in member_dirs]
+    assert any(not members[0][k].equal(members[1][k]) for k in members[0])  # two different runs
+
+    soup = json.loads((out / "config.json").read_text())["training"]["soup"]
+    assert {(m["name"], m["order_seed"]) for m in soup["members"]} == {("order-5", 5), ("order-6", 6)}
+    scores = [m["val_macro_f1"] for m in soup["members"]]
+    assert scores == sorted(scores, reverse=True)  # best first: the greedy soup starts from the best run
+    assert soup["kept"][0] == soup["members"][0]["name"]
+    kept = [members[["order-5", "order-6"].index(name)] for name in soup["kept"]]
+    stored = load_file(str(out / "model.safetensors"))
+    for key, value in stored.items():
+        assert value.allclose(sum(m[key] for m in kept) / len(kept), atol=1e-6), key
+    if len(kept) == 2:
+        assert "saved " in text and "mean of 2 runs: " in text
+    else:
+        assert f"run {soup['kept'][0]} alone" in text
+
+    model, tokenizer = load_model(out)
+    assert len(predict_labels(model, tokenizer, ["Thank you so much!"])) == 1
+    history = json.loads((out / "training_history.json").read_text())
+    assert [h["epoch"] for h in history][:2] == ["member order-5", "member order-6"]
+
+
+def test_an_interrupted_members_run_resumes_and_refuses_other_recipes(data_dir: Path, tmp_path: Path) -> None:
+    from django.core.management.base import CommandError
+
+    out, members_dir = tmp_path / "model", tmp_path / "members"
+    _train_members(data_dir, out, members_dir, "--members", "1", "--order-seed", "1")  # one run, not a soup
+    assert not (members_dir / "order-1").exists()
+    _train_members(data_dir, tmp_path / "first", members_dir, "--members", "2", "--order-seed", "1")
+    before = (members_dir / "order-1" / "model.safetensors").stat().st_mtime_ns
+
+    text = _train_members(data_dir, out, members_dir, "--members", "3", "--order-seed", "1")
+    assert "member order-1: already trained" in text and "member order-2: already trained" in text
+    assert "order_seed=3" in text and "order_seed=1 " not in text
+    assert (members_dir / "order-1" / "model.safetensors").stat().st_mtime_ns == before
+
+    with pytest.raises(CommandError, match=r"order-1 holds a run trained with lr=0\.0001 \(asked 0\.0002\)"):
+        _train_members(data_dir, out, members_dir, "--members", "2", "--order-seed", "1", "--lr", "2e-4")
+
+
+def test_runs_from_different_starts_are_not_averaged(data_dir: Path, tmp_path: Path) -> None:
+    from inference.training.emotion import soup
+
+    runs = tmp_path / "runs"
+    _train_members(data_dir, tmp_path / "a", runs, "--order-seed", "1")
+    _train_members(data_dir, tmp_path / "b", runs, "--order-seed", "1", "--max-tokens", "20")
+    with pytest.raises(ValueError, match="does not share max_tokens"):
+        soup([tmp_path / "a", tmp_path / "b"], data_dir, tmp_path / "soup", progress=None)
+    assert not (tmp_path / "soup").exists()

@@ -55,7 +55,29 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--lr", type=float, default=1e-4)
         parser.add_argument("--max-tokens", type=int, default=64)
-        parser.add_argument("--seed", type=int, default=42, help="seeds the split, the initialisation and the order")
+        parser.add_argument("--seed", type=int, default=42, help="seeds the split and the initialisation")
+        parser.add_argument(
+            "--order-seed", type=int, default=None, help="seeds the batch order and dropout (default: --seed)"
+        )
+        parser.add_argument(
+            "--autocast",
+            choices=["off", "bf16"],
+            default="off",
+            help="bf16: forward and backward in bfloat16 autocast (faster on CPUs with native bfloat16)",
+        )
+        parser.add_argument(
+            "--members",
+            type=int,
+            default=1,
+            help="train N runs (order seeds --order-seed, +1, ...) and store the mean of their weights, "
+            "members chosen greedily on the validation slice (default 1: one run)",
+        )
+        parser.add_argument(
+            "--members-dir",
+            type=Path,
+            default=None,
+            help="where the members are kept (default: <output>.members); finished members are not trained again",
+        )
         parser.add_argument("--limit", type=int, default=None, help="read the first N rows of train.tsv only")
         parser.add_argument(
             "--pooling",
@@ -73,7 +95,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from inference.training.emotion import evaluate, retune_thresholds, train  # lazily: torch, unlike --help
+        from inference.training.emotion import (  # lazily: torch, unlike --help
+            evaluate,
+            retune_thresholds,
+            train,
+            train_soup,
+        )
 
         data_dir: Path = options["data"] or default_data_dir()
         output_dir: Path = options["output"] or default_output_dir()
@@ -100,30 +127,48 @@ class Command(BaseCommand):
             self.stdout.write(message)
             self.stdout.flush()
 
+        recipe = dict(
+            epochs=options["epochs"],
+            patience=options["patience"],
+            val_fraction=options["val_fraction"],
+            pos_weight=options["pos_weight"],
+            pos_weight_max=options["pos_weight_max"],
+            average_last=not options["no_average"],
+            save_dtype=options["save_dtype"],
+            batch_size=options["batch_size"],
+            lr=options["lr"],
+            max_tokens=options["max_tokens"],
+            seed=options["seed"],
+            limit=options["limit"],
+            pooling=options["pooling"],
+            num_threads=options["threads"],
+            autocast=options["autocast"],
+            log_every=options["log_every"],
+            progress=progress,
+        )
         try:
-            result = train(
-                data_dir,
-                output_dir,
-                epochs=options["epochs"],
-                patience=options["patience"],
-                val_fraction=options["val_fraction"],
-                pos_weight=options["pos_weight"],
-                pos_weight_max=options["pos_weight_max"],
-                average_last=not options["no_average"],
-                save_dtype=options["save_dtype"],
-                batch_size=options["batch_size"],
-                lr=options["lr"],
-                max_tokens=options["max_tokens"],
-                seed=options["seed"],
-                limit=options["limit"],
-                pooling=options["pooling"],
-                num_threads=options["threads"],
-                log_every=options["log_every"],
-                progress=progress,
-            )
+            if options["members"] > 1:
+                members_dir = options["members_dir"] or output_dir.with_name(output_dir.name + ".members")
+                result = train_soup(
+                    data_dir,
+                    output_dir,
+                    members_dir,
+                    members=options["members"],
+                    first_order_seed=options["order_seed"] if options["order_seed"] is not None else options["seed"],
+                    **recipe,
+                )
+            else:
+                result = train(data_dir, output_dir, order_seed=options["order_seed"], **recipe)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        what = f"mean of epochs {result.averaged_epochs}" if result.averaged_epochs else f"epoch {result.best_epoch}"
+        if result.soup_of and len(result.soup_of) > 1:
+            what = f"mean of {len(result.soup_of)} runs: {', '.join(result.soup_of)}"
+        elif result.soup_of:
+            what = f"run {result.soup_of[0]} alone: no mean with it scored higher"
+        elif result.averaged_epochs:
+            what = f"mean of epochs {result.averaged_epochs}"
+        else:
+            what = f"epoch {result.best_epoch}"
         self.stdout.write(
             self.style.SUCCESS(
                 f"saved {result.output_dir} ({what}, {result.save_dtype}) "

@@ -43,6 +43,7 @@ from .evaluate import evaluate, retune_thresholds, validation_slice
 from .loss import positive_weights
 from .metrics import EvalReport, LabelMetrics, f1_report, tune_thresholds
 from .model import load_model, predict_labels, predict_logits, predict_proba, thresholds_vector
+from .soup import soup, train_soup
 from .split import rarest_label_strata, stratified_split
 from .train import TrainResult, train
 
@@ -69,6 +70,8 @@ __all__ = [
     "stratified_split",
     "validation_slice",
     "train",
+    "soup",
+    "train_soup",
     "evaluate",
     "retune_thresholds",
 ]

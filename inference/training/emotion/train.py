@@ -49,6 +49,8 @@ class TrainResult:
     save_dtype: str = "float16"
     history: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
+    soup_of: list[str] | None = None
+    """For a weight average of runs (:func:`~.soup.soup`): the members kept in it."""
 
 
 def _seed_everything(seed: int) -> None:
