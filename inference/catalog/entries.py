@@ -38,14 +38,15 @@ _DECLARED: tuple[ModelSpec, ...] = (
         id="emotion-minilm-goemotions", name="Emotion (MiniLM, GoEmotions)", family="sequence-classifier",
         kinds=("emotion",), source="bundled", locate=_repo_path("inference/weights/emotion-minilm-goemotions"),
         description=("all-MiniLM-L6-v2 fine-tuned on GoEmotions to detect 27 emotions plus neutral in English "
-                     "text, with a decision threshold per emotion tuned on a validation slice of the training split. "
+                     "text (the mean of two fine-tuning runs' weights), with a decision threshold per emotion tuned "
+                     "on a validation slice of the training split. "
                      "Trained by Forwardpass ('python manage.py train_emotion'); see its model card."),
         details={"parameters": "22.7M", **_COMMON_TEXT, "license": "Apache-2.0 (weights and GoEmotions data)",
                  "credits": "Base: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0). Data: GoEmotions, "
                             "Demszky et al. 2020 (Apache-2.0).",
                  "input_limits": "256 tokens per text; 32 texts per request",
                  "scores": "GoEmotions dev (5,426 comments, held out: not used for training, thresholds or the "
-                           "choice of epoch): macro-F1 0.502, micro-F1 0.598; p50 6 ms per short sentence on 2 CPU "
+                           "choice of runs): macro-F1 0.517, micro-F1 0.601; p50 8 ms per short sentence on 2 CPU "
                            "cores",
                  "model_card": "inference/weights/emotion-minilm-goemotions/MODEL_CARD.md"},
     ),

@@ -364,9 +364,14 @@ def test_members_are_averaged_into_one_model_chosen_on_the_validation_slice(data
     from inference.training.emotion import load_model, predict_labels
 
     out, members_dir = tmp_path / "model", tmp_path / "members"
-    text = _train_members(data_dir, out, members_dir, "--members", "2", "--order-seed", "5")
+    text = _train_members(data_dir, out, members_dir, "--members", "2", "--order-seed", "5", "--epochs", "3")
     assert "order_seed=5" in text and "order_seed=6" in text
     member_dirs = [members_dir / "order-5", members_dir / "order-6"]
+    for member in member_dirs:  # every member trains every epoch and keeps its end of the schedule
+        config = json.loads((member / "config.json").read_text())
+        history = [h["epoch"] for h in json.loads((member / "training_history.json").read_text())]
+        assert history[:3] == ["1", "2", "3"] and config["training"]["keep"] == "last"
+        assert (config["best_epoch"], config["averaged_epochs"]) in ((3, None), (3, [2, 3]))
     members = [load_file(str(d / "model.safetensors")) for d in member_dirs]
     assert any(not members[0][k].equal(members[1][k]) for k in members[0])  # two different runs
 

@@ -27,12 +27,17 @@ class Scored:
 
 
 def tune_and_score(
-    model: Any, tokenizer: Any, examples: Sequence[Example], labels: Sequence[str], max_tokens: int | None = None
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[Example],
+    labels: Sequence[str],
+    max_tokens: int | None = None,
+    bootstrap: int = 0,
 ) -> Scored:
-    """Predict ``examples``, tune per-label thresholds on them, and report both ways."""
+    """Predict ``examples``, tune per-label thresholds on them (``bootstrap``: see :func:`tune_thresholds`), report."""
     y = multi_hot(examples, len(labels))
     probs = predict_proba(model, tokenizer, [ex.text for ex in examples], max_tokens=max_tokens)
-    thr = tune_thresholds(y, probs)
+    thr = tune_thresholds(y, probs, bootstrap=bootstrap)
     return Scored(thr, f1_report(y, probs, thr, labels), f1_report(y, probs, 0.5, labels))
 
 
@@ -73,7 +78,8 @@ def retune_thresholds(model_dir: str | Path, data_dir: str | Path, *, num_thread
     """Tune a trained model's per-label thresholds again on its validation slice, weights untouched.
 
     The slice is carved from ``data_dir/train.tsv`` exactly as training carved
-    it (``val_fraction``, ``seed`` and ``limit`` from ``config.training``);
+    it (``val_fraction``, ``seed`` and ``limit`` from ``config.training``), by
+    the method the model was stored with (``threshold_bootstrap``);
     ``dev.tsv`` is not read. Rewrites ``thresholds``, ``val_macro_f1`` and
     ``val_micro_f1`` in the folder's config.json; returns the validation report.
     """
@@ -91,7 +97,14 @@ def retune_thresholds(model_dir: str | Path, data_dir: str | Path, *, num_thread
             f"train.tsv has {len(rows)} rows where training read {hyper['source_rows']}: the slice would differ"
         )
     _, val_ex = validation_slice(rows, len(labels), float(hyper["val_fraction"]), int(hyper["seed"]))
-    scored = tune_and_score(model, tokenizer, val_ex, labels, max_tokens=hyper.get("max_tokens"))
+    scored = tune_and_score(
+        model,
+        tokenizer,
+        val_ex,
+        labels,
+        max_tokens=hyper.get("max_tokens"),
+        bootstrap=hyper.get("threshold_bootstrap", 0),
+    )
     config_path = model_dir / "config.json"
     config = json.loads(config_path.read_text())
     config["thresholds"] = {name: round(float(t), 3) for name, t in zip(labels, scored.thresholds, strict=True)}

@@ -26,6 +26,13 @@ from .evaluate import Scored, tune_and_score, validation_slice
 from .model import load_model
 from .train import FP16_TOLERANCE, ProgressFn, TrainResult, _fmt_secs, _record, train
 
+THRESHOLD_BOOTSTRAP = 30
+"""The soup's stored thresholds: the mean of the F1-maximising thresholds of 30 resamples of the validation slice.
+
+Measured by split halves of the slice (tune on one half, score the other, 10 splits both ways): +0.004 to
++0.011 macro-F1 over the plain F1-maximising thresholds for each of the four members, their soups and their
+ensemble (the greedy soup 0.4791 -> 0.4830)."""
+
 SHARED_RECIPE = ("seed", "val_fraction", "limit", "source_rows", "max_tokens", "pooling", "base_model")
 """What every member must share: the starting weights and the validation slice (``base_model`` is the config's)."""
 
@@ -119,10 +126,12 @@ def soup(
         history.append(_record("mean of all", best))
     state = _mean([m[2] for m in kept])
     model.load_state_dict(state)
+    best = tune_and_score(model, tokenizer, val_ex, labels, max_tokens, bootstrap=THRESHOLD_BOOTSTRAP)
+    log(f"thresholds from {THRESHOLD_BOOTSTRAP} resamples: val macro_f1={best.tuned.macro_f1:.4f}")
     dtype = "float32" if save_dtype == "float32" else "float16"
     if save_dtype != "float32":
         model.load_state_dict(fp16_round_trip(state))
-        half = tune_and_score(model, tokenizer, val_ex, labels, max_tokens)
+        half = tune_and_score(model, tokenizer, val_ex, labels, max_tokens, bootstrap=THRESHOLD_BOOTSTRAP)
         log(f"float16 weights: val macro_f1={half.tuned.macro_f1:.4f} (float32 {best.tuned.macro_f1:.4f})")
         if save_dtype == "auto" and half.tuned.macro_f1 < best.tuned.macro_f1 - FP16_TOLERANCE:
             dtype = "float32"
@@ -132,6 +141,7 @@ def soup(
     model.config.training = {
         **{k: v for k, v in hyper.items() if k != "base_model"},
         "order_seed": None,
+        "threshold_bootstrap": THRESHOLD_BOOTSTRAP,
         "soup": {
             "greedy": greedy,
             "members": [
@@ -193,6 +203,10 @@ def train_soup(
     ``training_history.json`` ends with the stored model) is not trained
     again, so an interrupted command resumes where it stopped; members can
     also be trained side by side by separate commands on the same folder.
+    Members train every epoch and keep their last weights (``keep="last"``):
+    runs stopped early at different points of their schedule averaged worse
+    (two runs stopped at epochs 2 and 4: mean 0.5102 against 0.5122 for the
+    better alone).
     """
     if members < 1:
         raise ValueError("members must be at least 1")
@@ -204,11 +218,19 @@ def train_soup(
         member_dir = members_dir / f"order-{order_seed}"
         dirs.append(member_dir)
         if _finished(member_dir):
-            _check_same_recipe(member_dir, train_kwargs)
+            _check_same_recipe(member_dir, {**train_kwargs, "keep": "last"})
             log(f"member order-{order_seed}: already trained in {member_dir}")
             continue
         log(f"member {k + 1}/{members}: order_seed={order_seed} -> {member_dir}")
-        train(data_dir, member_dir, order_seed=order_seed, save_dtype="float32", progress=progress, **train_kwargs)
+        train(
+            data_dir,
+            member_dir,
+            order_seed=order_seed,
+            keep="last",
+            save_dtype="float32",
+            progress=progress,
+            **train_kwargs,
+        )
     return soup(
         dirs,
         data_dir,
@@ -220,8 +242,9 @@ def train_soup(
     )
 
 
-_NOT_RECIPE = ("num_threads", "log_every", "progress", "base_model")
-"""``train`` arguments not compared on resume (``base_model``: :func:`soup` compares the configs' own)."""
+_NOT_RECIPE = ("num_threads", "log_every", "progress", "base_model", "patience")
+"""``train`` arguments not compared on resume (``patience``: members do not stop early; ``base_model``: :func:`soup`
+compares the configs' own)."""
 
 
 def _check_same_recipe(member_dir: Path, train_kwargs: dict[str, Any]) -> None:

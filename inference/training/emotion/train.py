@@ -85,6 +85,7 @@ def train(
     pos_weight: str = "sqrt",
     pos_weight_max: float = 10.0,
     average_last: bool = True,
+    keep: str = "best",
     save_dtype: str = "auto",
     batch_size: int = 32,
     lr: float = 1e-4,
@@ -112,7 +113,10 @@ def train(
     slice and its macro-F1 picks the checkpoint; training stops after
     ``patience`` epochs without a gain, or after ``epochs``. With
     ``average_last`` the mean of the last two epochs' weights is scored too
-    and kept if it beats the best epoch. ``save_dtype`` is ``"float16"``,
+    and kept if it beats the best epoch. ``keep="last"`` trains all ``epochs``
+    (no early stop) and keeps the last epoch, or the mean of the last two if
+    that scores higher: every run of a weight average then ends at the same
+    point of its schedule. ``save_dtype`` is ``"float16"``,
     ``"float32"`` or ``"auto"`` (float16 unless rounding the weights to it
     costs more than ``FP16_TOLERANCE`` of validation macro-F1); thresholds are
     tuned on the weights as stored.
@@ -146,6 +150,8 @@ def train(
         raise ValueError(f"save_dtype must be 'auto', 'float16' or 'float32', not {save_dtype!r}")
     if epochs < 1 or patience < 1:
         raise ValueError("epochs and patience must be at least 1")
+    if keep not in ("best", "last"):
+        raise ValueError(f"keep must be 'best' or 'last', not {keep!r}")
     if autocast not in ("off", "bf16"):
         raise ValueError(f"autocast must be 'off' or 'bf16', not {autocast!r}")
     if num_threads:
@@ -205,6 +211,7 @@ def train(
         "pos_weight": pos_weight,
         "pos_weight_max": pos_weight_max,
         "average_last": average_last,
+        "keep": keep,
         "batch_size": batch_size,
         "lr": lr,
         "max_tokens": max_tokens,
@@ -277,13 +284,15 @@ def train(
             log(f"saved epoch {epoch} to {output_dir} (float32 until the end)")
         else:
             stale += 1
-            if stale >= patience:
+            if keep == "best" and stale >= patience:
                 log(f"early stop: no validation gain for {stale} epoch(s)")
                 break
         (output_dir / "training_history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
 
     assert best is not None
     last_epoch = int(history[-1]["epoch"])
+    if keep == "last":
+        best = (scored.tuned.macro_f1, str(last_epoch), states[-1], scored)
     averaged: list[int] | None = None
     if average_last and len(states) == 2:
         model.load_state_dict(average_states(*states))
