@@ -269,22 +269,17 @@ def test_tune_only_retunes_on_the_validation_slice_not_dev(trained: Path, data_d
     assert json.loads(config_path.read_text())["thresholds"] == stored
 
 
-def test_train_command_needs_no_dev_split(data_dir: Path, tmp_path: Path) -> None:
-    import shutil
-
+def _train_command(data_dir: Path, out: Path, *extra: str) -> str:
+    """``train_emotion`` on the first 60 rows, one epoch (``extra`` may override), 16 tokens, seed 3: its output."""
     from django.core.management import call_command
 
-    no_dev = tmp_path / "data"
-    no_dev.mkdir()
-    for name in ("train.tsv", "labels.txt"):
-        shutil.copy(data_dir / name, no_dev / name)
-    out = io.StringIO()
+    text = io.StringIO()
     call_command(
         "train_emotion",
         "--data",
-        str(no_dev),
+        str(data_dir),
         "--output",
-        str(tmp_path / "model"),
+        str(out),
         "--limit",
         "60",
         "--epochs",
@@ -293,9 +288,20 @@ def test_train_command_needs_no_dev_split(data_dir: Path, tmp_path: Path) -> Non
         "16",
         "--seed",
         "3",
-        stdout=out,
+        *extra,
+        stdout=text,
     )
-    text = out.getvalue()
+    return text.getvalue()
+
+
+def test_train_command_needs_no_dev_split(data_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    no_dev = tmp_path / "data"
+    no_dev.mkdir()
+    for name in ("train.tsv", "labels.txt"):
+        shutil.copy(data_dir / name, no_dev / name)
+    text = _train_command(no_dev, tmp_path / "model")
     assert "train=54 val=6 " in text and "val_macro_f1=" in text
     assert "held-out dev" not in text
     assert (tmp_path / "model" / "model.safetensors").is_file()
@@ -327,32 +333,9 @@ def test_evaluate_command_flags_a_label_never_predicted(trained: Path, data_dir:
 
 
 def _train_members(data_dir: Path, out: Path, members_dir: Path, *extra: str) -> str:
-    from django.core.management import call_command
-
-    text = io.StringIO()
-    call_command(
-        "train_emotion",
-        "--data",
-        str(data_dir),
-        "--output",
-        str(out),
-        "--members-dir",
-        str(members_dir),
-        "--limit",
-        "60",
-        "--epochs",
-        "1",
-        "--max-tokens",
-        "16",
-        "--seed",
-        "3",
-        "--save-dtype",
-        "float32",
-        "--no-dev-score",
-        *extra,
-        stdout=text,
+    return _train_command(
+        data_dir, out, "--members-dir", str(members_dir), "--save-dtype", "float32", "--no-dev-score", *extra
     )
-    return text.getvalue()
 
 
 def test_members_are_averaged_into_one_model_chosen_on_the_validation_slice(data_dir: Path, tmp_path: Path) -> None:

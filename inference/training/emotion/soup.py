@@ -20,11 +20,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from .checkpoint import State, fp16_round_trip, save_model
+from .checkpoint import State, save_model
 from .data import read_labels, read_tsv
 from .evaluate import Scored, tune_and_score, validation_slice
 from .model import load_model
-from .train import FP16_TOLERANCE, ProgressFn, TrainResult, _fmt_secs, _record, train
+from .train import ProgressFn, TrainResult, _fmt_secs, _record, choose_dtype, train, write_history
 
 THRESHOLD_BOOTSTRAP = 30
 """The soup's stored thresholds: the mean of the F1-maximising thresholds of 30 resamples of the validation slice.
@@ -101,43 +101,37 @@ def soup(
         return tune_and_score(model, tokenizer, val_ex, labels, max_tokens)
 
     history: list[dict[str, Any]] = []
-    members: list[tuple[float, Path, State]] = []
+    members: list[tuple[Scored, Path, State]] = []
     for d in dirs:
         state = _member_state(d)
         scored = score([state])
         history.append(_record(f"member {d.name}", scored))
         log(f"member {d.name}: val macro_f1={scored.tuned.macro_f1:.4f}")
-        members.append((scored.tuned.macro_f1, d, state))
-    members.sort(key=lambda m: -m[0])
-    kept = [members[0]]
-    best = score([members[0][2]])
+        members.append((scored, d, state))
+    members.sort(key=lambda m: -m[0].tuned.macro_f1)
     if greedy:
+        kept, best = members[:1], members[0][0]
         for candidate in members[1:]:
-            trial = score([m[2] for m in [*kept, candidate]])
-            names = "+".join(m[1].name for m in [*kept, candidate])
+            trial_members = [*kept, candidate]
+            trial = score([m[2] for m in trial_members])
+            names = "+".join(m[1].name for m in trial_members)
             history.append(_record(f"mean of {names}", trial))
-            verdict = "kept" if trial.tuned.macro_f1 >= best.tuned.macro_f1 else "left out"
+            better = trial.tuned.macro_f1 >= best.tuned.macro_f1
+            verdict = "kept" if better else "left out"
             log(f"mean of {names}: val macro_f1={trial.tuned.macro_f1:.4f} ({candidate[1].name} {verdict})")
-            if trial.tuned.macro_f1 >= best.tuned.macro_f1:
-                kept, best = [*kept, candidate], trial
+            if better:
+                kept, best = trial_members, trial
     else:
         kept = members
-        best = score([m[2] for m in kept])
-        history.append(_record("mean of all", best))
+        history.append(_record("mean of all", score([m[2] for m in kept])))
     state = _mean([m[2] for m in kept])
     model.load_state_dict(state)
     best = tune_and_score(model, tokenizer, val_ex, labels, max_tokens, bootstrap=THRESHOLD_BOOTSTRAP)
     log(f"thresholds from {THRESHOLD_BOOTSTRAP} resamples: val macro_f1={best.tuned.macro_f1:.4f}")
-    dtype = "float32" if save_dtype == "float32" else "float16"
-    if save_dtype != "float32":
-        model.load_state_dict(fp16_round_trip(state))
-        half = tune_and_score(model, tokenizer, val_ex, labels, max_tokens, bootstrap=THRESHOLD_BOOTSTRAP)
-        log(f"float16 weights: val macro_f1={half.tuned.macro_f1:.4f} (float32 {best.tuned.macro_f1:.4f})")
-        if save_dtype == "auto" and half.tuned.macro_f1 < best.tuned.macro_f1 - FP16_TOLERANCE:
-            dtype = "float32"
-            model.load_state_dict(state)
-        else:
-            best = half
+    dtype, best = choose_dtype(
+        model, tokenizer, state, best, val_ex, labels, max_tokens, save_dtype, log, bootstrap=THRESHOLD_BOOTSTRAP
+    )
+    order_seeds = {d: recipe.get("order_seed") for d, recipe in zip(dirs, recipes, strict=True)}
     model.config.training = {
         **{k: v for k, v in hyper.items() if k != "base_model"},
         "order_seed": None,
@@ -145,12 +139,8 @@ def soup(
         "soup": {
             "greedy": greedy,
             "members": [
-                {
-                    "name": m[1].name,
-                    "order_seed": _recipe(_config(m[1])).get("order_seed"),
-                    "val_macro_f1": round(m[0], 4),
-                }
-                for m in members
+                {"name": d.name, "order_seed": order_seeds[d], "val_macro_f1": round(scored.tuned.macro_f1, 4)}
+                for scored, d, _ in members
             ],
             "kept": [m[1].name for m in kept],
         },
@@ -158,7 +148,7 @@ def soup(
     model.config.best_epoch, model.config.averaged_epochs = None, None
     save_model(model, tokenizer, Path(output_dir), best, labels, dtype)
     history.append(_record(f"stored (mean of {len(kept)}, {dtype})", best))
-    _write_history(Path(output_dir), history)
+    write_history(Path(output_dir), history)
     wall = time.monotonic() - start
     log(f"soup of {len(kept)} of {len(members)} in {_fmt_secs(wall)}, {dtype}: val macro_f1={best.tuned.macro_f1:.4f}")
     return TrainResult(
@@ -179,10 +169,6 @@ def _config(model_dir: Path) -> Any:
     from transformers import AutoConfig  # lazily: its import is slow
 
     return AutoConfig.from_pretrained(str(model_dir))
-
-
-def _write_history(output_dir: Path, history: list[dict[str, Any]]) -> None:
-    (output_dir / "training_history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
 
 
 def train_soup(

@@ -6,7 +6,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from torch import nn
 from .checkpoint import State, average_states, fp16_round_trip, save_model, snapshot
 from .data import (
     BASE_MODEL_NAME,
+    Example,
     base_model_path,
     collate,
     encode,
@@ -73,6 +74,39 @@ def _record(name: str, scored: Scored, **extra: Any) -> dict[str, Any]:
         "val_micro_f1_at_0.5": scored.at_half.micro_f1,
         **extra,
     }
+
+
+def write_history(output_dir: Path, history: list[dict[str, Any]]) -> None:
+    (output_dir / "training_history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
+
+
+def choose_dtype(
+    model: Any,
+    tokenizer: Any,
+    state: State,
+    scored: Scored,
+    val_ex: Sequence[Example],
+    labels: Sequence[str],
+    max_tokens: int | None,
+    save_dtype: str,
+    log: ProgressFn,
+    bootstrap: int = 0,
+) -> tuple[str, Scored]:
+    """Load ``state`` into ``model`` as it will be stored; return its dtype and its scores with it.
+
+    ``"auto"``: float16 unless rounding to it costs more than ``FP16_TOLERANCE`` of validation macro-F1
+    (``scored`` are the float32 weights' figures; the thresholds are tuned again on the rounded weights).
+    """
+    model.load_state_dict(state)
+    if save_dtype == "float32":
+        return "float32", scored
+    model.load_state_dict(fp16_round_trip(state))
+    half = tune_and_score(model, tokenizer, val_ex, labels, max_tokens, bootstrap=bootstrap)
+    log(f"float16 weights: val macro_f1={half.tuned.macro_f1:.4f} (float32 {scored.tuned.macro_f1:.4f})")
+    if save_dtype == "auto" and half.tuned.macro_f1 < scored.tuned.macro_f1 - FP16_TOLERANCE:
+        model.load_state_dict(state)
+        return "float32", scored
+    return "float16", half
 
 
 def train(
@@ -287,7 +321,7 @@ def train(
             if keep == "best" and stale >= patience:
                 log(f"early stop: no validation gain for {stale} epoch(s)")
                 break
-        (output_dir / "training_history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
+        write_history(output_dir, history)
 
     assert best is not None
     last_epoch = int(history[-1]["epoch"])
@@ -303,22 +337,12 @@ def train(
             averaged = [last_epoch - 1, last_epoch]
             best = (scored.tuned.macro_f1, history[-1]["epoch"], snapshot(model), scored)
     _, chosen, state, final = best
-    model.load_state_dict(state)
-    dtype = "float32" if save_dtype == "float32" else "float16"
-    if save_dtype != "float32":
-        model.load_state_dict(fp16_round_trip(state))
-        half = tune_and_score(model, tokenizer, val_ex, labels, max_tokens)
-        log(f"float16 weights: val macro_f1={half.tuned.macro_f1:.4f} (float32 {final.tuned.macro_f1:.4f})")
-        if save_dtype == "auto" and half.tuned.macro_f1 < final.tuned.macro_f1 - FP16_TOLERANCE:
-            dtype = "float32"
-            model.load_state_dict(state)
-        else:
-            final = half
+    dtype, final = choose_dtype(model, tokenizer, state, final, val_ex, labels, max_tokens, save_dtype, log)
     model.config.best_epoch = averaged[-1] if averaged else int(chosen)
     model.config.averaged_epochs = averaged
     save_model(model, tokenizer, output_dir, final, labels, dtype)
     history.append(_record(f"stored ({chosen}, {dtype})", final))
-    (output_dir / "training_history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
+    write_history(output_dir, history)
     result = TrainResult(
         output_dir,
         int(model.config.best_epoch),
