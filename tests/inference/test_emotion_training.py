@@ -170,6 +170,9 @@ def test_evaluate_small_tsv(trained: Path, data_dir: Path, tmp_path: Path) -> No
     for m in report.per_label:
         assert 0.0 <= m.precision <= 1.0 and 0.0 <= m.recall <= 1.0 and 0.0 <= m.f1 <= 1.0
     assert report.summary().startswith("macro_f1=0.") or report.summary().startswith("macro_f1=1.")
+    assert report.served is not None and report.served.n_examples == 40
+    # The API answers at least one label per text.
+    assert sum(m.predicted for m in report.served.per_label) >= 40
 
 
 def test_metrics_and_thresholds() -> None:
@@ -329,6 +332,8 @@ def test_evaluate_command_flags_a_label_never_predicted(trained: Path, data_dir:
     assert grief_row.endswith("<- never predicted")
     (joy_row,) = [line for line in lines if line.startswith("joy ")]
     assert "never predicted" not in joy_row
+    # Every label passes on every row, so the API drops neutral everywhere: the served line says what users get.
+    assert lines[-2].startswith("as /api/emotion answers (") and "macro_f1=" in lines[-2]
     assert lines[-1].startswith("macro_f1=")
 
 
@@ -405,3 +410,24 @@ def test_runs_from_different_starts_are_not_averaged(data_dir: Path, tmp_path: P
     with pytest.raises(ValueError, match="does not share max_tokens"):
         soup([tmp_path / "a", tmp_path / "b"], data_dir, tmp_path / "soup", progress=None)
     assert not (tmp_path / "soup").exists()
+
+
+def test_evaluation_scores_the_answers_the_api_gives() -> None:
+    """The API drops ``neutral`` beside another emotion and answers the top label when none passes;
+    ``evaluate`` reports that figure beside the thresholded one, and it differs where the rule bites."""
+    import numpy as np
+
+    from inference.training.emotion.evaluate import served_decisions
+    from inference.training.emotion.metrics import f1_report
+
+    labels = ["joy", "neutral", "sadness"]
+    thresholds = np.array([0.5, 0.5, 0.5], dtype=np.float32)
+    probs = np.array([[0.9, 0.8, 0.1], [0.2, 0.3, 0.4], [0.1, 0.9, 0.1]], dtype=np.float32)
+    truth = np.array([[1, 1, 0], [0, 0, 1], [0, 1, 0]], dtype=np.float32)
+    served = served_decisions(probs, thresholds, labels)
+    assert served.tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
+    thresholded = f1_report(truth, probs, thresholds, labels)
+    answered = f1_report(truth, served, 0.5, labels)
+    assert [m.recall for m in thresholded.per_label] == [1.0, 1.0, 0.0]
+    assert [m.recall for m in answered.per_label] == [1.0, 0.5, 1.0]
+    assert answered.macro_f1 != thresholded.macro_f1

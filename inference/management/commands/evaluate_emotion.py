@@ -2,8 +2,10 @@
 
 Thin wrapper over :func:`inference.training.emotion.evaluate`. Prints a
 per-label table (precision, recall, F1, support, how often predicted; labels
-never predicted are marked), a ``never predicted: ...`` line, then as the last
-line ``macro_f1=0.xxxx micro_f1=0.xxxx``.
+never predicted are marked), a ``never predicted: ...`` line, the figures of
+the answers ``POST /api/emotion`` gives (``neutral`` only alone, the top label
+when none passes), then as the last line ``macro_f1=0.xxxx micro_f1=0.xxxx``
+(every label over its threshold: the model's figure).
 """
 
 from __future__ import annotations
@@ -46,4 +48,9 @@ class Command(BaseCommand):
             f"examples={report.n_examples} micro_precision={report.micro_precision:.4f} "
             f"micro_recall={report.micro_recall:.4f}"
         )
+        if report.served is not None:
+            self.stdout.write(
+                f"as /api/emotion answers (neutral only when no other emotion passes, the top label when none "
+                f"does): {report.served.summary()}"
+            )
         self.stdout.write(report.summary())

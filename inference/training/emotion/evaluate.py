@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from inference.kinds.emotion import decide
+
 from .data import Example, multi_hot, read_tsv
 from .metrics import EvalReport, f1_report, tune_thresholds
 from .model import load_model, predict_proba, thresholds_vector
@@ -49,6 +51,23 @@ def validation_slice(
     return [train_examples[i] for i in train_idx], [train_examples[i] for i in val_idx]
 
 
+def served_decisions(probs: np.ndarray, thresholds: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """0/1 matrix of the labels the emotion task kind answers for each row of ``probs``.
+
+    The API does not return every label over its threshold: ``neutral`` only
+    when no other emotion passes, and the top label when none passes
+    (:func:`inference.kinds.emotion.decide`, used here so the figure is the
+    served one, not a copy of its rule).
+    """
+    table = dict(zip(labels, (float(t) for t in thresholds), strict=True))
+    index = {name: j for j, name in enumerate(labels)}
+    out = np.zeros(probs.shape, dtype=np.float32)
+    for i, row in enumerate(probs):
+        for name in decide(dict(zip(labels, row.tolist(), strict=True)), table).split(", "):
+            out[i, index[name]] = 1.0
+    return out
+
+
 def evaluate(
     model_dir: str | Path,
     tsv_path: str | Path,
@@ -61,7 +80,9 @@ def evaluate(
 
     Uses the folder's tuned ``thresholds`` (0.5 for labels without one) unless
     ``thresholds`` is given. Returns per-label precision/recall/F1/support (and
-    how often each label was predicted) and macro/micro F1 over all labels.
+    how often each label was predicted) and macro/micro F1 over all labels, of
+    every label over its threshold; ``served`` scores what the API answers
+    (:func:`served_decisions`).
     """
     if num_threads:
         torch.set_num_threads(num_threads)
@@ -71,7 +92,10 @@ def evaluate(
     y = multi_hot(examples, len(labels))
     probs = predict_proba(model, tokenizer, [ex.text for ex in examples])
     thr = thresholds_vector(model.config, labels) if thresholds is None else np.asarray(thresholds, dtype=np.float32)
-    return f1_report(y, probs, thr, labels)
+    thr = np.broadcast_to(thr, (len(labels),))
+    report = f1_report(y, probs, thr, labels)
+    report.served = f1_report(y, served_decisions(probs, thr, labels), 0.5, labels)
+    return report
 
 
 def retune_thresholds(model_dir: str | Path, data_dir: str | Path, *, num_threads: int | None = 2) -> EvalReport:

@@ -33,6 +33,8 @@ class EvalReport:
     micro_precision: float
     micro_recall: float
     n_examples: int
+    served: EvalReport | None = None
+    """The same rows scored as ``POST /api/emotion`` answers them (see :func:`~.evaluate.served_decisions`)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
