@@ -272,7 +272,7 @@ def test_tune_only_retunes_on_the_validation_slice_not_dev(trained: Path, data_d
     assert json.loads(config_path.read_text())["thresholds"] == stored
 
 
-def _train_command(data_dir: Path, out: Path, *extra: str) -> str:
+def _train_command(data_dir: Path, out: Path, *extra: str, stderr: io.StringIO | None = None) -> str:
     """``train_emotion`` on the first 60 rows, one epoch (``extra`` may override), 16 tokens, seed 3: its output."""
     from django.core.management import call_command
 
@@ -293,6 +293,7 @@ def _train_command(data_dir: Path, out: Path, *extra: str) -> str:
         "3",
         *extra,
         stdout=text,
+        stderr=stderr or io.StringIO(),
     )
     return text.getvalue()
 
@@ -431,3 +432,14 @@ def test_evaluation_scores_the_answers_the_api_gives() -> None:
     assert [m.recall for m in thresholded.per_label] == [1.0, 1.0, 0.0]
     assert [m.recall for m in answered.per_label] == [1.0, 0.5, 1.0]
     assert answered.macro_f1 != thresholded.macro_f1
+
+
+def test_train_command_warns_when_bf16_autocast_would_be_emulated(data_dir: Path, tmp_path: Path) -> None:
+    """On a CPU without native bfloat16 a step under ``--autocast bf16`` is ~30 times slower: the command says so."""
+    from inference.runtime.loading import cpu_has_bfloat16
+
+    err = io.StringIO()
+    _train_command(data_dir, tmp_path / "m", "--max-tokens", "8", "--autocast", "bf16", "--no-dev-score", stderr=err)
+    warned = "this CPU has no native bfloat16" in err.getvalue()
+    assert warned is not cpu_has_bfloat16()
+    assert (tmp_path / "m" / "config.json").is_file()

@@ -123,6 +123,16 @@ class Command(BaseCommand):
             )
             return
 
+        if options["autocast"] == "bf16":
+            from inference.runtime.loading import cpu_has_bfloat16  # lazily: it imports torch
+
+            if not cpu_has_bfloat16():
+                self.stderr.write(
+                    "--autocast bf16: this CPU has no native bfloat16 (AVX512-BF16 or AMX), so autocast emulates "
+                    "it, measured about 30 times slower a step than float32 (18 s against 0.6 s on a 2-core AMD "
+                    "EPYC); training goes on, but use --autocast off on this machine"
+                )
+
         def progress(message: str) -> None:
             self.stdout.write(message)
             self.stdout.flush()
