@@ -293,7 +293,7 @@ def _train_command(data_dir: Path, out: Path, *extra: str, stderr: io.StringIO |
         "3",
         *extra,
         stdout=text,
-        stderr=stderr or io.StringIO(),
+        stderr=stderr,
     )
     return text.getvalue()
 
